@@ -1,0 +1,112 @@
+"""The ``hscode`` command line for people: ``hscode --help`` lists the commands."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table as RichTable
+
+app = typer.Typer(
+    help="hscode: assign HS customs codes to a product catalog (batch pipeline).",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console(stderr=True)
+
+ConfigOpt = Annotated[
+    Optional[Path],  # noqa: UP045 - typer needs Optional on 3.11
+    typer.Option("--config", "-c", help="YAML file layered over the defaults.",
+                 exists=True, dir_okay=False),
+]
+WarehouseOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--warehouse-url", help="Override warehouse.url (duckdb:/// or postgresql://)."),
+]
+
+
+def _settings(config: Path | None, warehouse_url: str | None = None):  # noqa: ANN202
+    from hscode.config import load_settings
+
+    settings = load_settings(config)
+    if warehouse_url:
+        settings = settings.model_copy(
+            update={"warehouse": settings.warehouse.model_copy(update={"url": warehouse_url})}
+        )
+    return settings
+
+
+@app.callback()
+def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+def config(config: ConfigOpt = None, warehouse_url: WarehouseOpt = None) -> None:
+    """Print the resolved configuration (defaults + file + environment) as JSON."""
+    settings = _settings(config, warehouse_url)
+    out = json.loads(settings.model_dump_json())
+    out["resolved"] = {"home": str(settings.home), "data_dir": str(settings.data_dir),
+                       "warehouse_url": settings.warehouse_url}
+    typer.echo(json.dumps(out, indent=2))
+
+
+@app.command()
+def seed(
+    config: ConfigOpt = None,
+    warehouse_url: WarehouseOpt = None,
+    declarations: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(help="Source CSV (default: sources.declarations_csv).",
+                     exists=True, dir_okay=False),
+    ] = None,
+) -> None:
+    """Load the demo declarations and the HS nomenclature into the warehouse (idempotent)."""
+    from hscode.seed import seed_warehouse
+    from hscode.warehouse import warehouse_from_settings
+
+    settings = _settings(config, warehouse_url)
+    with console.status("seeding") as status, warehouse_from_settings(settings) as wh:
+        report = seed_warehouse(settings, wh, declarations,
+                                step=lambda msg: status.update(f"seed: {msg}"))
+    table = RichTable(title=f"seed -> {settings.warehouse_url}")
+    table.add_column("what")
+    table.add_column("rows", justify="right")
+    table.add_row("source rows read", str(report.rows_read))
+    table.add_row("product_master", str(report.loaded))
+    for reason, n in sorted(report.rejected.items()):
+        table.add_row(f"rejected: {reason}", str(n))
+    table.add_row("hs_nomenclature", str(report.nomenclature_rows))
+    table.add_row("hs_sections", str(report.section_rows))
+    console.print(table)
+
+
+@app.command()
+def tables(config: ConfigOpt = None, warehouse_url: WarehouseOpt = None) -> None:
+    """Show the warehouse's tables and their row counts."""
+    from hscode.warehouse import ALL_TABLES, warehouse_from_settings
+
+    settings = _settings(config, warehouse_url)
+    out = RichTable(title=settings.warehouse_url)
+    out.add_column("table")
+    out.add_column("rows", justify="right")
+    out.add_column("description")
+    with warehouse_from_settings(settings) as wh:
+        wh.ensure_schema()
+        for t in ALL_TABLES:
+            out.add_row(t.name, str(wh.count(t)), t.description)
+    console.print(out)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,183 @@
+"""Typed run-time configuration: embedded defaults, an optional YAML file, environment.
+
+Precedence (later wins): ``hscode/defaults.yaml`` -> the YAML file named by the ``--config``
+option or ``HSCODE_CONFIG`` (or ``./hscode.yaml`` when present) -> environment variables
+``HSCODE_<SECTION>__<KEY>``. Nothing is read at import time; call :func:`load_settings`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+ENV_PREFIX = "HSCODE_"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PathsSettings(_Section):
+    """Where the project keeps its files."""
+
+    home: Path = Path(".")
+    data_dir: Path = Path("data")
+    source_dir: Path = Path("../shared/data")
+
+
+class WarehouseSettings(_Section):
+    """The analytical warehouse the pipeline reads from and writes back to."""
+
+    url: str = "duckdb:///warehouse.duckdb"
+    connect_retries: int = Field(3, ge=0)
+    retry_backoff_s: float = Field(1.0, ge=0)
+
+
+class SourcesSettings(_Section):
+    """Reference files, relative to ``paths.source_dir`` unless absolute."""
+
+    declarations_csv: Path = Path("declarations.csv")
+    nomenclature_csv: Path = Path("hs_nomenclature.csv")
+    sections_csv: Path = Path("hs_sections.csv")
+
+
+class SeedSettings(_Section):
+    """Deterministic demo assignment of the columns declarations do not carry."""
+
+    regions: tuple[str, ...] = ("EU", "NA", "APAC", "LATAM", "MEA")
+    assurance_shares: dict[int, float] = {1: 0.05, 2: 0.10, 3: 0.35, 4: 0.50}
+    conflicting_max_assurance: int = Field(2, ge=1, le=4)
+    short_description_chars: int = Field(40, ge=8)
+    updated_at_base: str = "2026-01-01T00:00:00"
+
+    @field_validator("assurance_shares")
+    @classmethod
+    def _shares_are_a_distribution(cls, v: dict[int, float]) -> dict[int, float]:
+        if set(v) != {1, 2, 3, 4}:
+            raise ValueError("assurance_shares needs exactly the levels 1, 2, 3, 4")
+        if any(s < 0 for s in v.values()) or abs(sum(v.values()) - 1.0) > 1e-6:
+            raise ValueError("assurance_shares must be non-negative and sum to 1")
+        return v
+
+
+class SparkSettings(_Section):
+    """How jobs start Spark; ``master`` is overridden by a job's ``--master``."""
+
+    master: str = "local[*]"
+    app_name: str = "hscode"
+    shuffle_partitions: int = Field(8, ge=1)
+    driver_memory: str = "4g"
+
+
+class TrainingSettings(_Section):
+    """Training-set preparation and model training parameters."""
+
+    seed: int = 42
+    test_size: float = Field(0.05, gt=0, lt=1)
+    min_rows_per_code: int = Field(20, ge=1)
+    trusted_assurance_levels: tuple[int, ...] = (3, 4)
+
+
+class Settings(_Section):
+    """The whole configuration of one run."""
+
+    paths: PathsSettings = PathsSettings()
+    warehouse: WarehouseSettings = WarehouseSettings()
+    sources: SourcesSettings = SourcesSettings()
+    seed: SeedSettings = SeedSettings()
+    spark: SparkSettings = SparkSettings()
+    training: TrainingSettings = TrainingSettings()
+
+    @property
+    def home(self) -> Path:
+        """Project home, absolute."""
+        return self.paths.home.expanduser().resolve()
+
+    @property
+    def data_dir(self) -> Path:
+        """Directory for the embedded warehouse, snapshots, models and reports."""
+        return self.home / self.paths.data_dir
+
+    def source(self, name: str) -> Path:
+        """Absolute path of a reference file named in ``sources``."""
+        path = getattr(self.sources, name)
+        return path if path.is_absolute() else self.home / self.paths.source_dir / path
+
+    @property
+    def warehouse_url(self) -> str:
+        """Warehouse URL with a relative DuckDB file resolved under ``data_dir``."""
+        url = self.warehouse.url
+        prefix = "duckdb:///"
+        if url.startswith(prefix) and not url[len(prefix) :].startswith("/"):
+            rest = url[len(prefix) :]
+            if rest != ":memory:":
+                return prefix + str(self.data_dir / rest)
+        return url
+
+
+def _deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Turn ``HSCODE_SECTION__KEY=value`` into ``{"section": {"key": value}}``.
+
+    Values are parsed as YAML scalars/flow collections, so ``[3, 4]`` and ``0.5`` work.
+    """
+    out: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        parts = name[len(ENV_PREFIX) :].lower().split("__")
+        node = out
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = yaml.safe_load(raw) if raw != "" else ""
+    return out
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: top level must be a mapping")
+    return data
+
+
+def load_settings(
+    config_file: str | Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Build the run's settings.
+
+    Args:
+        config_file: A YAML file layered over the defaults. ``None`` means ``HSCODE_CONFIG``
+            or ``./hscode.yaml`` when present.
+        environ: Environment to read overrides from (default: ``os.environ``).
+
+    Returns:
+        The validated, immutable settings.
+    """
+    environ = os.environ if environ is None else environ
+    defaults = yaml.safe_load(
+        resources.files("hscode").joinpath("defaults.yaml").read_text(encoding="utf-8")
+    )
+    merged = defaults
+    if config_file is None:
+        config_file = environ.get("HSCODE_CONFIG") or (
+            "hscode.yaml" if Path("hscode.yaml").is_file() else None
+        )
+    if config_file is not None:
+        merged = _deep_merge(merged, _read_yaml(Path(config_file)))
+    merged = _deep_merge(merged, _env_overrides(environ))
+    return Settings.model_validate(merged)

@@ -1,0 +1,108 @@
+"""The warehouse interface shared by the DuckDB and PostgreSQL back ends.
+
+Every write is bulk (Arrow / COPY) and atomic: a full-table replace or a partition replace
+happens inside one transaction, so readers see either the old rows or the new ones.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+import pyarrow as pa
+
+from hscode.warehouse.schema import ALL_TABLES, Table
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def with_retries(
+    fn: Callable[[], T], retries: int, backoff_s: float, errors: tuple[type[BaseException], ...]
+) -> T:
+    """Call ``fn``; on one of ``errors`` retry up to ``retries`` times, doubling the wait."""
+    attempt = 0
+    while True:
+        try:
+            return fn()
+        except errors as exc:
+            if attempt >= retries:
+                raise
+            wait = backoff_s * (2**attempt)
+            log.warning("warehouse unavailable (%s); retry %d/%d in %.1fs", exc, attempt + 1,
+                        retries, wait)
+            time.sleep(wait)
+            attempt += 1
+
+
+class Warehouse(abc.ABC):
+    """A connection to the warehouse. Use as a context manager."""
+
+    dialect: str
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the connection."""
+
+    @abc.abstractmethod
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one statement built from trusted identifiers, values bound as parameters."""
+
+    @abc.abstractmethod
+    def read_arrow(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
+        """Run a query and return its result as an Arrow table (bulk path)."""
+
+    @abc.abstractmethod
+    def _replace(self, table: Table, data: pa.Table, where: str, params: Sequence[Any]) -> None:
+        """Delete ``where`` and bulk-insert ``data`` in one transaction."""
+
+    def ensure_schema(self, tables: Iterable[Table] = ALL_TABLES) -> None:
+        """Create the tables that do not exist yet."""
+        for table in tables:
+            self.execute(table.ddl(self.dialect))
+
+    def replace_table(self, table: Table, data: pa.Table) -> int:
+        """Replace all rows of ``table`` with ``data`` atomically; return the row count."""
+        conformed = table.conform(data)
+        self._replace(table, conformed, "TRUE", ())
+        return conformed.num_rows
+
+    def replace_partition(self, table: Table, value: Any, data: pa.Table) -> int:
+        """Replace the rows of one partition (``table.partition_by = value``) atomically.
+
+        Raises:
+            ValueError: when the table is not partitioned or ``data`` holds other partitions.
+        """
+        if table.partition_by is None:
+            raise ValueError(f"{table.name} is not partitioned")
+        conformed = table.conform(data)
+        col = conformed.column(table.partition_by)
+        if conformed.num_rows and (col.null_count or len(col.unique()) != 1
+                                   or col.unique()[0].as_py() != value):
+            raise ValueError(f"{table.name}: data holds rows outside partition {value!r}")
+        self._replace(table, conformed, f'"{table.partition_by}" = {self._param}', (value,))
+        return conformed.num_rows
+
+    def read_table(self, table: Table) -> pa.Table:
+        """All rows of ``table``, ordered by its primary key when it has one."""
+        order = ", ".join(f'"{k}"' for k in table.primary_key) or "1"
+        cols = ", ".join(f'"{c}"' for c in table.column_names)
+        return table.conform(self.read_arrow(f'SELECT {cols} FROM "{table.name}" ORDER BY {order}'))
+
+    def count(self, table: Table) -> int:
+        """Number of rows in ``table``."""
+        return int(self.execute(f'SELECT COUNT(*) FROM "{table.name}"')[0][0])
+
+    @property
+    @abc.abstractmethod
+    def _param(self) -> str:
+        """The placeholder for one bound parameter in this dialect."""

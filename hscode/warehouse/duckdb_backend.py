@@ -1,0 +1,64 @@
+"""DuckDB warehouse: the embedded default, one file under the project's data directory."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from hscode.warehouse.base import Warehouse, with_retries
+from hscode.warehouse.schema import Table
+
+_views = itertools.count()
+
+
+class DuckDBWarehouse(Warehouse):
+    """A DuckDB database file (or ``:memory:``)."""
+
+    dialect = "duckdb"
+
+    def __init__(self, path: str, retries: int = 3, backoff_s: float = 1.0) -> None:
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        # A file locked by another writer raises IOException: wait and retry.
+        self._con = with_retries(
+            lambda: duckdb.connect(path), retries, backoff_s, (duckdb.IOException,)
+        )
+
+    def close(self) -> None:
+        self._con.close()
+
+    @property
+    def _param(self) -> str:
+        return "?"
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        cur = self._con.execute(sql, list(params))
+        try:
+            return cur.fetchall()
+        except duckdb.InvalidInputException:  # statement without a result set
+            return []
+
+    def read_arrow(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
+        return self._con.execute(sql, list(params)).fetch_arrow_table()
+
+    def _replace(self, table: Table, data: pa.Table, where: str, params: Sequence[Any]) -> None:
+        view = f"_hscode_src_{next(_views)}"
+        cols = ", ".join(f'"{c}"' for c in table.column_names)
+        self._con.register(view, data)
+        try:
+            self._con.execute("BEGIN TRANSACTION")
+            try:
+                self._con.execute(f'DELETE FROM "{table.name}" WHERE {where}', list(params))
+                self._con.execute(f'INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM {view}')
+                self._con.execute("COMMIT")
+            except BaseException:
+                self._con.execute("ROLLBACK")
+                raise
+        finally:
+            self._con.unregister(view)

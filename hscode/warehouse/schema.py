@@ -1,0 +1,149 @@
+"""The warehouse's tables, declared once: columns, types, keys and partitioning.
+
+Table and column names are fixed here and validated as plain identifiers, so SQL built from
+them never contains text that came from data or users.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+# logical type -> (DuckDB type, PostgreSQL type, Arrow type)
+_TYPES: dict[str, tuple[str, str, pa.DataType]] = {
+    "text": ("VARCHAR", "TEXT", pa.string()),
+    "int": ("INTEGER", "INTEGER", pa.int32()),
+    "bigint": ("BIGINT", "BIGINT", pa.int64()),
+    "double": ("DOUBLE", "DOUBLE PRECISION", pa.float64()),
+    "bool": ("BOOLEAN", "BOOLEAN", pa.bool_()),
+    "date": ("DATE", "DATE", pa.date32()),
+    "timestamp": ("TIMESTAMP", "TIMESTAMP", pa.timestamp("us")),
+}
+
+
+def check_identifier(name: str) -> str:
+    """Return ``name`` if it is a safe lower-case SQL identifier, else raise ``ValueError``."""
+    if not _IDENTIFIER.match(name):
+        raise ValueError(f"not a valid identifier: {name!r}")
+    return name
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: name, logical type (a key of ``_TYPES``) and nullability."""
+
+    name: str
+    type: str
+    nullable: bool = True
+
+    def __post_init__(self) -> None:
+        check_identifier(self.name)
+        if self.type not in _TYPES:
+            raise ValueError(f"unknown column type {self.type!r} for {self.name}")
+
+    @property
+    def arrow_type(self) -> pa.DataType:
+        return _TYPES[self.type][2]
+
+
+@dataclass(frozen=True)
+class Table:
+    """A warehouse table. ``partition_by`` names the column a run replaces (e.g. ``ds``)."""
+
+    name: str
+    columns: tuple[Column, ...]
+    primary_key: tuple[str, ...] = ()
+    partition_by: str | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        check_identifier(self.name)
+        names = {c.name for c in self.columns}
+        for key in (*self.primary_key, *([self.partition_by] if self.partition_by else [])):
+            if key not in names:
+                raise ValueError(f"{self.name}: key column {key!r} is not a column")
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def arrow_schema(self) -> pa.Schema:
+        return pa.schema(
+            [pa.field(c.name, c.arrow_type, nullable=c.nullable) for c in self.columns]
+        )
+
+    def ddl(self, dialect: str) -> str:
+        """``CREATE TABLE IF NOT EXISTS`` statement for ``duckdb`` or ``postgresql``."""
+        index = {"duckdb": 0, "postgresql": 1}[dialect]
+        parts = [
+            f'"{c.name}" {_TYPES[c.type][index]}{"" if c.nullable else " NOT NULL"}'
+            for c in self.columns
+        ]
+        if self.primary_key:
+            parts.append("PRIMARY KEY (" + ", ".join(f'"{k}"' for k in self.primary_key) + ")")
+        return f'CREATE TABLE IF NOT EXISTS "{self.name}" (\n  ' + ",\n  ".join(parts) + "\n)"
+
+    def conform(self, data: pa.Table) -> pa.Table:
+        """Select and cast ``data`` to this table's schema; raise on missing columns."""
+        missing = [c for c in self.column_names if c not in data.column_names]
+        if missing:
+            raise ValueError(f"{self.name}: data lacks columns {missing}")
+        return data.select(self.column_names).cast(self.arrow_schema)
+
+
+PRODUCT_MASTER = Table(
+    name="product_master",
+    description="Product master data: descriptions and the currently assigned HS code.",
+    columns=(
+        Column("product_id", "text", nullable=False),
+        Column("short_description", "text"),
+        Column("medium_description", "text"),
+        Column("etim_class", "text"),
+        Column("region", "text"),
+        Column("hs_code", "text"),
+        Column("assurance_level", "int"),
+        Column("updated_at", "timestamp"),
+    ),
+    primary_key=("product_id",),
+)
+
+HS_NOMENCLATURE = Table(
+    name="hs_nomenclature",
+    description="Harmonized System 2022: chapters (2), headings (4), subheadings (6).",
+    columns=(
+        Column("code", "text", nullable=False),
+        Column("level", "int", nullable=False),
+        Column("description", "text"),
+        Column("parent", "text"),
+        Column("section", "text"),
+    ),
+    primary_key=("code",),
+)
+
+HS_SECTIONS = Table(
+    name="hs_sections",
+    description="The 21 sections of the Harmonized System.",
+    columns=(Column("section", "text", nullable=False), Column("name", "text")),
+    primary_key=("section",),
+)
+
+SEED_REJECTS = Table(
+    name="seed_rejects",
+    description="Source rows the seed could not load, with the reason and the raw values.",
+    columns=(
+        Column("source_file", "text", nullable=False),
+        Column("source_row", "bigint", nullable=False),
+        Column("reason", "text", nullable=False),
+        Column("raw_code", "text"),
+        Column("raw_description", "text"),
+        Column("raw_assurance_level", "text"),
+    ),
+)
+
+ALL_TABLES: tuple[Table, ...] = (PRODUCT_MASTER, HS_NOMENCLATURE, HS_SECTIONS, SEED_REJECTS)
+TABLES: dict[str, Table] = {t.name: t for t in ALL_TABLES}
