@@ -19,12 +19,12 @@ app = typer.Typer(
 console = Console(stderr=True)
 
 ConfigOpt = Annotated[
-    Optional[Path],  # noqa: UP045 - typer needs Optional on 3.11
+    Optional[Path],
     typer.Option("--config", "-c", help="YAML file layered over the defaults.",
                  exists=True, dir_okay=False),
 ]
 WarehouseOpt = Annotated[
-    Optional[str],  # noqa: UP045
+    Optional[str],
     typer.Option("--warehouse-url", help="Override warehouse.url (duckdb:/// or postgresql://)."),
 ]
 
@@ -61,7 +61,7 @@ def seed(
     config: ConfigOpt = None,
     warehouse_url: WarehouseOpt = None,
     declarations: Annotated[
-        Optional[Path],  # noqa: UP045
+        Optional[Path],
         typer.Option(help="Source CSV (default: sources.declarations_csv).",
                      exists=True, dir_okay=False),
     ] = None,
@@ -101,6 +101,22 @@ def tables(config: ConfigOpt = None, warehouse_url: WarehouseOpt = None) -> None
         for t in ALL_TABLES:
             out.add_row(t.name, str(wh.count(t)), t.description)
     console.print(out)
+
+
+@app.command()
+def doctor(
+    horovod: Annotated[bool, typer.Option(help="Also train on 2 Horovod ranks (~20 s).")] = True,
+) -> None:
+    """Check the installed stack: versions, Java, silent-exit imports, Horovod averaging."""
+    from hscode.doctor import run_all
+
+    with console.status("checking the stack"):
+        checks = run_all(horovod=horovod)
+    for c in checks:
+        console.print(f"[{'green' if c.ok else 'red'}]{'ok ' if c.ok else 'FAIL'}[/] {c.name}: "
+                      f"{c.detail}")
+    if not all(c.ok for c in checks):
+        raise typer.Exit(1)
 
 
 def main() -> None:

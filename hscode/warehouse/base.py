@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import pyarrow as pa
 
-from hscode.warehouse.schema import ALL_TABLES, Table
+from hscode.warehouse.schema import ALL_TABLES, Table, ident
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -89,18 +89,16 @@ class Warehouse(abc.ABC):
         if conformed.num_rows and (col.null_count or len(col.unique()) != 1
                                    or col.unique()[0].as_py() != value):
             raise ValueError(f"{table.name}: data holds rows outside partition {value!r}")
-        self._replace(table, conformed, f'"{table.partition_by}" = {self._param}', (value,))
+        self._replace(table, conformed, f"{ident(table.partition_by)} = {self._param}", (value,))
         return conformed.num_rows
 
     def read_table(self, table: Table) -> pa.Table:
         """All rows of ``table``, ordered by its primary key when it has one."""
-        order = ", ".join(f'"{k}"' for k in table.primary_key) or "1"
-        cols = ", ".join(f'"{c}"' for c in table.column_names)
-        return table.conform(self.read_arrow(f'SELECT {cols} FROM "{table.name}" ORDER BY {order}'))
+        return table.conform(self.read_arrow(table.select_sql()))
 
     def count(self, table: Table) -> int:
         """Number of rows in ``table``."""
-        return int(self.execute(f'SELECT COUNT(*) FROM "{table.name}"')[0][0])
+        return int(self.execute(f"SELECT COUNT(*) FROM {ident(table.name)}")[0][0])
 
     @property
     @abc.abstractmethod

@@ -11,7 +11,7 @@ import duckdb
 import pyarrow as pa
 
 from hscode.warehouse.base import Warehouse, with_retries
-from hscode.warehouse.schema import Table
+from hscode.warehouse.schema import Table, ident, idents
 
 _views = itertools.count()
 
@@ -45,17 +45,17 @@ class DuckDBWarehouse(Warehouse):
             return []
 
     def read_arrow(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
-        return self._con.execute(sql, list(params)).fetch_arrow_table()
+        return self._con.sql(sql, params=list(params) or None).to_arrow_table()
 
     def _replace(self, table: Table, data: pa.Table, where: str, params: Sequence[Any]) -> None:
         view = f"_hscode_src_{next(_views)}"
-        cols = ", ".join(f'"{c}"' for c in table.column_names)
+        cols, name = idents(table.column_names), ident(table.name)
         self._con.register(view, data)
         try:
             self._con.execute("BEGIN TRANSACTION")
             try:
-                self._con.execute(f'DELETE FROM "{table.name}" WHERE {where}', list(params))
-                self._con.execute(f'INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM {view}')
+                self._con.execute(f"DELETE FROM {name} WHERE {where}", list(params))
+                self._con.execute(f"INSERT INTO {name} ({cols}) SELECT {cols} FROM {view}")
                 self._con.execute("COMMIT")
             except BaseException:
                 self._con.execute("ROLLBACK")

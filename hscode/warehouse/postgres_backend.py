@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from hscode.warehouse.base import Warehouse, with_retries
-from hscode.warehouse.schema import Table
+from hscode.warehouse.schema import Table, ident, idents
 
 _COPY_CHUNK = 1 << 20
 
@@ -50,9 +50,7 @@ class PostgresWarehouse(Warehouse):
 
     def read_table(self, table: Table) -> pa.Table:
         # CSV loses types; read as text and cast with the declared schema.
-        order = ", ".join(f'"{k}"' for k in table.primary_key) or "1"
-        cols = ", ".join(f'"{c}"' for c in table.column_names)
-        sql = f'SELECT {cols} FROM "{table.name}" ORDER BY {order}'
+        sql = table.select_sql()
         buf = io.BytesIO()
         with self._con.cursor() as cur, cur.copy(
             f"COPY ({sql}) TO STDOUT (FORMAT csv, HEADER true)"
@@ -65,6 +63,7 @@ class PostgresWarehouse(Warehouse):
             buf,
             convert_options=pacsv.ConvertOptions(
                 column_types={f.name: f.type for f in schema},
+                null_values=[""],  # only COPY's unquoted empty field; "NA" is a region
                 strings_can_be_null=True,
                 quoted_strings_can_be_null=False,
                 true_values=["t", "true"],
@@ -78,9 +77,9 @@ class PostgresWarehouse(Warehouse):
         # Arrow quotes every string and leaves nulls unquoted-empty, matching COPY's CSV rules.
         pacsv.write_csv(data, buf, write_options=pacsv.WriteOptions(include_header=False))
         payload = buf.getbuffer()
-        cols = ", ".join(f'"{c}"' for c in table.column_names)
+        cols, name = idents(table.column_names), ident(table.name)
         with self._con.transaction(), self._con.cursor() as cur:
-            cur.execute(f'DELETE FROM "{table.name}" WHERE {where}', list(params) or None)
-            with cur.copy(f'COPY "{table.name}" ({cols}) FROM STDIN (FORMAT csv)') as copy:
+            cur.execute(f"DELETE FROM {name} WHERE {where}", list(params) or None)
+            with cur.copy(f"COPY {name} ({cols}) FROM STDIN (FORMAT csv)") as copy:
                 for start in range(0, len(payload), _COPY_CHUNK):
                     copy.write(payload[start : start + _COPY_CHUNK])

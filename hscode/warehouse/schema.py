@@ -32,6 +32,16 @@ def check_identifier(name: str) -> str:
     return name
 
 
+def ident(name: str) -> str:
+    """A validated identifier, double-quoted for SQL."""
+    return f'"{check_identifier(name)}"'
+
+
+def idents(names: list[str] | tuple[str, ...]) -> str:
+    """Comma-separated quoted identifiers."""
+    return ", ".join(ident(n) for n in names)
+
+
 @dataclass(frozen=True)
 class Column:
     """One column: name, logical type (a key of ``_TYPES``) and nullability."""
@@ -81,12 +91,17 @@ class Table:
         """``CREATE TABLE IF NOT EXISTS`` statement for ``duckdb`` or ``postgresql``."""
         index = {"duckdb": 0, "postgresql": 1}[dialect]
         parts = [
-            f'"{c.name}" {_TYPES[c.type][index]}{"" if c.nullable else " NOT NULL"}'
+            f'{ident(c.name)} {_TYPES[c.type][index]}{"" if c.nullable else " NOT NULL"}'
             for c in self.columns
         ]
         if self.primary_key:
-            parts.append("PRIMARY KEY (" + ", ".join(f'"{k}"' for k in self.primary_key) + ")")
-        return f'CREATE TABLE IF NOT EXISTS "{self.name}" (\n  ' + ",\n  ".join(parts) + "\n)"
+            parts.append(f"PRIMARY KEY ({idents(self.primary_key)})")
+        return f"CREATE TABLE IF NOT EXISTS {ident(self.name)} (\n  " + ",\n  ".join(parts) + "\n)"
+
+    def select_sql(self) -> str:
+        """``SELECT`` of all columns in declared order, sorted by the primary key."""
+        order = idents(self.primary_key) if self.primary_key else "1"
+        return f"SELECT {idents(self.column_names)} FROM {ident(self.name)} ORDER BY {order}"
 
     def conform(self, data: pa.Table) -> pa.Table:
         """Select and cast ``data`` to this table's schema; raise on missing columns."""

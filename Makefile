@@ -1,0 +1,30 @@
+# hscode — the two commands a newcomer needs:
+#   make run    install (or reuse) the environment, then run the pipeline on the embedded defaults
+#   make test   install (or reuse) the environment, then run the default test suite
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?= -m "not slow"
+
+.PHONY: install run test test-all lint doctor clean
+
+install:
+	@bash scripts/install.sh
+
+run: install
+	$(VENV)/bin/hscode seed
+	$(VENV)/bin/hscode tables
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-all: PYTEST_ARGS =
+test-all: test
+
+lint: install
+	$(VENV)/bin/ruff check hscode jobs dags tests bench
+
+doctor: install
+	$(VENV)/bin/hscode doctor
+
+clean:
+	rm -rf $(VENV) data .pytest_cache

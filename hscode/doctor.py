@@ -1,0 +1,110 @@
+"""Stack checks for a fresh machine: the traps recorded in the README, tested for real.
+
+``hscode doctor`` runs them. Each check returns a :class:`Check`; none raises.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata as md
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Check:
+    """Outcome of one check."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
+def check_imports() -> Check:
+    """Import GX and pyspark's Arrow path in a child process that must print a marker.
+
+    pyspark 4 without pyarrow calls ``sys.exit(0)`` on import, so a bare exit code is not
+    proof; the marker is.
+    """
+    code = ("import pyarrow, great_expectations, pyspark.sql.connect.utils, tensorflow, "
+            "horovod.tensorflow.keras; print('IMPORTS-OK')")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, check=False)
+    ok = "IMPORTS-OK" in proc.stdout
+    return Check("imports", ok, "ok" if ok else (proc.stderr[-2000:] or "exited silently"))
+
+
+def check_java() -> Check:
+    """Spark needs a JVM on PATH (or JAVA_HOME)."""
+    java = shutil.which("java")
+    return Check("java", java is not None, java or "no java on PATH: install OpenJDK 17")
+
+
+def check_versions() -> Check:
+    """Report the versions that matter for Horovod compatibility."""
+    names = ["tensorflow-cpu", "keras", "horovod", "pyspark", "pyarrow", "numpy",
+             "apache-airflow", "great-expectations"]
+    found = {}
+    for n in names:
+        try:
+            found[n] = md.version(n)
+        except md.PackageNotFoundError:
+            found[n] = "missing"
+    return Check("versions", "missing" not in found.values(),
+                 ", ".join(f"{k}={v}" for k, v in found.items()))
+
+
+def _tiny_horovod_training(epochs: int = 3) -> dict[str, Any]:
+    """Train a small tf.keras model data-parallel; runs inside each Horovod rank."""
+    import horovod.tensorflow.keras as hvd
+    import numpy as np
+    import tensorflow as tf
+
+    hvd.init()  # Horovod: one process per rank, Gloo on CPU
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(512, 8)).astype("float32")
+    y = (x[:, 0] + x[:, 1] > 0).astype("int32")
+    # Horovod: each rank trains on its own shard of the data
+    x, y = x[hvd.rank()::hvd.size()], y[hvd.rank()::hvd.size()]
+    tf.keras.utils.set_random_seed(1234 + hvd.rank())  # different inits: broadcast must align
+    model = tf.keras.Sequential([tf.keras.layers.Dense(16, activation="relu", input_shape=(8,)),
+                                 tf.keras.layers.Dense(2, activation="softmax")])
+    # Horovod: scale the learning rate by the number of ranks, average gradients
+    opt = hvd.DistributedOptimizer(tf.keras.optimizers.SGD(0.05 * hvd.size()))
+    model.compile(optimizer=opt, loss="sparse_categorical_crossentropy")
+    hist = model.fit(x, y, batch_size=32, epochs=epochs, verbose=0,
+                     callbacks=[hvd.callbacks.BroadcastGlobalVariablesCallback(0)])
+    digest = hashlib.sha256(b"".join(w.tobytes() for w in model.get_weights())).hexdigest()
+    return {"rank": hvd.rank(), "size": hvd.size(), "loss": hist.history["loss"],
+            "weights_sha256": digest}
+
+
+def run_horovod_check(num_proc: int = 2) -> list[dict[str, Any]]:
+    """Run :func:`_tiny_horovod_training` on ``num_proc`` Gloo ranks; one result per rank."""
+    import horovod
+
+    return horovod.run(_tiny_horovod_training, np=num_proc, use_gloo=True)
+
+
+def check_horovod(num_proc: int = 2) -> Check:
+    """Ranks must end with identical weights and a falling loss (averaging really works)."""
+    try:
+        results = run_horovod_check(num_proc)
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        return Check("horovod", False, f"{type(exc).__name__}: {exc}")
+    ranks = sorted(r["rank"] for r in results)
+    same = len({r["weights_sha256"] for r in results}) == 1
+    fell = all(r["loss"][-1] < r["loss"][0] for r in results)
+    ok = ranks == list(range(num_proc)) and same and fell
+    return Check("horovod", ok, f"ranks={ranks} identical_weights={same} loss_fell={fell}")
+
+
+def run_all(horovod: bool = True) -> list[Check]:
+    """All checks, the slow Horovod one optional."""
+    checks = [check_versions(), check_java(), check_imports()]
+    if horovod:
+        checks.append(check_horovod())
+    return checks

@@ -1,0 +1,75 @@
+"""Shared fixtures: reference data, settings on a temporary home, a real PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hscode.config import Settings, load_settings
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("HSCODE_SHARED_DATA", REPO.parent / "shared" / "data"))
+PG_ADMIN_URL = os.environ.get("HSCODE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The reference data folder beside the checkout (never copied into the repo)."""
+    if not (SHARED_DATA / "declarations.csv").is_file():
+        pytest.fail(f"reference data not found at {SHARED_DATA} (set HSCODE_SHARED_DATA)")
+    return SHARED_DATA
+
+
+def make_settings(home: Path, warehouse_url: str = "duckdb:///warehouse.duckdb") -> Settings:
+    """Settings with a temporary home, the shared reference data and the given warehouse."""
+    return load_settings(
+        environ={
+            "HSCODE_PATHS__HOME": str(home),
+            "HSCODE_PATHS__SOURCE_DIR": str(SHARED_DATA),
+            "HSCODE_WAREHOUSE__URL": warehouse_url,
+            "HSCODE_WAREHOUSE__CONNECT_RETRIES": "0",
+        }
+    )
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings on a fresh temporary home with the embedded DuckDB warehouse."""
+    return make_settings(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """URL of a fresh PostgreSQL database, dropped after the session.
+
+    Uses the server at ``HSCODE_TEST_PG_URL`` (default: local 127.0.0.1:5432, user postgres).
+    Outside CI the tests that need it skip when no server answers; in CI they fail.
+    """
+    import psycopg
+
+    try:
+        admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL required in CI but unreachable at {PG_ADMIN_URL}: {exc}")
+        pytest.skip(f"no PostgreSQL server at {PG_ADMIN_URL} ({exc}); set HSCODE_TEST_PG_URL")
+    name = f"hscode_test_{uuid.uuid4().hex[:10]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    try:
+        yield url
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture(params=["duckdb", "postgresql"])
+def warehouse_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each warehouse back end in turn: a DuckDB file, then a real PostgreSQL database."""
+    if request.param == "duckdb":
+        return f"duckdb:///{tmp_path / 'wh.duckdb'}"
+    return request.getfixturevalue("pg_url")

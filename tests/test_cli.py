@@ -1,0 +1,46 @@
+"""The ``hscode`` CLI: help on every command, seed and tables on a temporary warehouse."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from hscode.cli import app
+
+runner = CliRunner()
+COMMANDS = ["config", "seed", "tables", "doctor"]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("command", [[], *[[c] for c in COMMANDS]])
+def test_help_on_every_command(command: list[str]) -> None:
+    result = runner.invoke(app, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
+
+
+@pytest.mark.unit
+def test_config_prints_resolved_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HSCODE_PATHS__HOME", str(tmp_path))
+    result = runner.invoke(app, ["config"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["resolved"]["warehouse_url"].endswith("data/warehouse.duckdb")
+
+
+@pytest.mark.integration
+def test_seed_then_tables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_data: Path):
+    src = tmp_path / "decl.csv"
+    src.write_text('hs10,goods_description\n0101210000,"LIVE HORSE"\n39241,BAD\n')
+    monkeypatch.setenv("HSCODE_PATHS__HOME", str(tmp_path))
+    monkeypatch.setenv("HSCODE_PATHS__SOURCE_DIR", str(shared_data))
+    result = runner.invoke(app, ["seed", "--declarations", str(src)])
+    assert result.exit_code == 0, result.output
+    assert "rejected: malformed_code" in result.output
+    assert (tmp_path / "data" / "warehouse.duckdb").is_file()
+    result = runner.invoke(app, ["tables"])
+    assert result.exit_code == 0, result.output
+    assert "product_master" in result.output
