@@ -29,6 +29,7 @@ class PathsSettings(_Section):
     home: Path = Path(".")
     data_dir: Path = Path("data")
     source_dir: Path = Path("../shared/data")
+    expectations_dir: Path | None = None  # default: the repository's expectations/
 
 
 class WarehouseSettings(_Section):
@@ -83,6 +84,25 @@ class TrainingSettings(_Section):
     min_rows_per_code: int = Field(20, ge=1)
     trusted_assurance_levels: tuple[int, ...] = (3, 4)
 
+    @property
+    def trusted_levels_list(self) -> list[int]:
+        return list(self.trusted_assurance_levels)
+
+
+class CleaningSettings(_Section):
+    """Text cleaning and quarantine rules (see hscode/clean.py)."""
+
+    max_text_chars: int = Field(2000, ge=10)
+    min_tokens: int = Field(1, ge=1)
+    drop_conflicting_from_training: bool = False
+
+
+class QualitySettings(_Section):
+    """Great Expectations gates."""
+
+    row_count_tolerance: float = Field(0.5, ge=0)  # vs. the previous run's snapshot
+    min_rows: int = Field(1, ge=0)
+
 
 class Settings(_Section):
     """The whole configuration of one run."""
@@ -93,6 +113,8 @@ class Settings(_Section):
     seed: SeedSettings = SeedSettings()
     spark: SparkSettings = SparkSettings()
     training: TrainingSettings = TrainingSettings()
+    cleaning: CleaningSettings = CleaningSettings()
+    quality: QualitySettings = QualitySettings()
 
     @property
     def home(self) -> Path:
@@ -103,6 +125,13 @@ class Settings(_Section):
     def data_dir(self) -> Path:
         """Directory for the embedded warehouse, snapshots, models and reports."""
         return self.home / self.paths.data_dir
+
+    @property
+    def expectations_dir(self) -> Path:
+        """Folder of the Great Expectations suites (JSON)."""
+        if self.paths.expectations_dir is not None:
+            return self.home / self.paths.expectations_dir
+        return Path(__file__).resolve().parents[1] / "expectations"
 
     def source(self, name: str) -> Path:
         """Absolute path of a reference file named in ``sources``."""

@@ -35,6 +35,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
+from hscode.codes import CODE_SEPARATORS, NATIONAL_CODE
 from hscode.config import SeedSettings, Settings
 from hscode.warehouse import Warehouse
 from hscode.warehouse.schema import HS_NOMENCLATURE, HS_SECTIONS, PRODUCT_MASTER, SEED_REJECTS
@@ -49,7 +50,7 @@ REJECT_REASONS = (
 )
 CODE_COLUMNS = ("hs10", "hs_code")
 DESCRIPTION_COLUMN = "goods_description"
-_CODE_SEPARATORS = re.compile(r"[\s.]")
+_CODE_SEPARATORS = re.compile(CODE_SEPARATORS)
 _EMPTY_TEXT = re.compile(r"^(?:\s|_x000D_)*$")
 
 
@@ -123,7 +124,7 @@ def read_source_csv(path: Path) -> ParsedCsv:
 def normalise_code(raw: pd.Series) -> pd.Series:
     """Digits of a national code with spaces/dots removed, or ``None`` if malformed."""
     digits = raw.fillna("").astype(str).str.replace(_CODE_SEPARATORS, "", regex=True)
-    ok = digits.str.fullmatch(r"\d{6}|\d{8}|\d{10}")
+    ok = digits.str.fullmatch(NATIONAL_CODE)
     return digits.where(ok, None)
 
 

@@ -1,0 +1,71 @@
+"""Extract: the warehouse's ``product_master`` as a raw Parquet snapshot per run date."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hscode.warehouse.schema import PRODUCT_MASTER
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from hscode.config import QualitySettings
+    from hscode.warehouse import Warehouse
+
+
+def stage_product_master(warehouse: Warehouse, staging: Path) -> Path:
+    """Bulk-export ``product_master`` to one Parquet file Spark can read.
+
+    On a cluster, ``staging`` must be on storage the executors share.
+    """
+    import pyarrow.parquet as pq
+
+    staging.parent.mkdir(parents=True, exist_ok=True)
+    tmp = staging.with_suffix(".tmp")
+    pq.write_table(warehouse.read_table(PRODUCT_MASTER), tmp)
+    tmp.replace(staging)
+    return staging
+
+
+def to_snapshot(df: DataFrame, ds: str) -> DataFrame:
+    """The product-master columns in declared order plus the run date ``ds``."""
+    from pyspark.sql import functions as F
+
+    return df.select(*PRODUCT_MASTER.column_names, F.lit(ds).cast("date").alias("ds"))
+
+
+def read_partition(spark: SparkSession, dataset: Path, ds: str) -> DataFrame:
+    """One ``ds`` partition of a Parquet dataset, with its ``ds`` column.
+
+    Raises:
+        FileNotFoundError: when the partition was never written.
+    """
+    from pyspark.sql import functions as F
+
+    if not (dataset / f"ds={ds}").is_dir():
+        raise FileNotFoundError(f"no partition ds={ds} in {dataset}: run the upstream job first")
+    return spark.read.parquet(str(dataset)).where(F.col("ds") == F.lit(ds).cast("date"))
+
+
+def write_partition(df: DataFrame, dataset: Path, sort_by: str = "product_id") -> None:
+    """Replace exactly the ``ds`` partitions present in ``df`` (dynamic overwrite)."""
+    (df.repartition(1).sortWithinPartitions(sort_by).write.mode("overwrite")
+     .option("partitionOverwriteMode", "dynamic").partitionBy("ds").parquet(str(dataset)))
+
+
+def previous_partition(dataset: Path, ds: str) -> str | None:
+    """The latest ``ds`` before this one that has a partition, if any."""
+    if not dataset.is_dir():
+        return None
+    earlier = sorted(p.name[3:] for p in dataset.glob("ds=*") if p.is_dir() and p.name[3:] < ds)
+    return earlier[-1] if earlier else None
+
+
+def row_count_bounds(previous_rows: int | None, cfg: QualitySettings) -> tuple[int, int]:
+    """Allowed snapshot size: within ``row_count_tolerance`` of the previous run."""
+    if previous_rows is None:
+        return cfg.min_rows, 2**62
+    low = int(previous_rows * (1 - cfg.row_count_tolerance))
+    high = int(previous_rows * (1 + cfg.row_count_tolerance)) + 1
+    return max(cfg.min_rows, low), high

@@ -1,0 +1,84 @@
+"""What every spark-submit entry point in ``jobs/`` shares: its CLI and its exit codes.
+
+Exit codes: 0 success; 2 bad arguments or configuration; 3 a quality gate failed (nothing
+downstream written); 4 accounting mismatch (rows lost); 1 anything unexpected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from hscode.catalog import Catalog, parse_ds
+from hscode.config import Settings, load_settings
+
+log = logging.getLogger("hscode.job")
+
+
+class AccountingError(RuntimeError):
+    """Rows in != rows out + rows quarantined."""
+
+
+def job_parser(description: str) -> argparse.ArgumentParser:
+    """The common CLI: ``--ds`` (required), ``--master``, ``--config``."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--ds", required=True, type=lambda s: parse_ds(s).isoformat(),
+                   help="run date YYYY-MM-DD: the partition this run reads and replaces")
+    p.add_argument("--master", default=None,
+                   help="Spark master (default: spark-submit's --master when launched by "
+                        "spark-submit, else spark.master from the config: local[*])")
+    p.add_argument("--config", type=Path, default=None, help="YAML config file")
+    return p
+
+
+def resolve_master(arg: str | None, settings: Settings) -> str | None:
+    """The master to set on the session builder; ``None`` keeps spark-submit's."""
+    if arg:
+        return arg
+    if "PYSPARK_GATEWAY_PORT" in os.environ:  # launched by spark-submit: its master wins
+        return None
+    return settings.spark.master
+
+
+def write_summary(catalog: Catalog, ds: str, name: str, data: dict[str, Any]) -> Path:
+    """Keep a JSON summary of a job run under the run's report folder."""
+    path = catalog.run_dir(ds) / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
+    return path
+
+
+def run_job(body: Callable[[argparse.Namespace, Settings], dict[str, Any]],
+            parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> int:
+    """Parse arguments, load settings, run ``body``, map failures to exit codes."""
+    from hscode.quality import QualityGateError
+
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("great_expectations", "py4j"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+    except (ValueError, OSError) as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        out = body(args, settings)
+    except QualityGateError as exc:
+        print(f"quality gate failed, nothing downstream written:\n{exc}", file=sys.stderr)
+        return 3
+    except AccountingError as exc:
+        print(f"row accounting failed: {exc}", file=sys.stderr)
+        return 4
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(out, indent=2, default=str))
+    return 0

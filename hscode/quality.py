@@ -1,0 +1,131 @@
+"""Great Expectations gates: validate a Spark DataFrame against a stored suite.
+
+Suites live as JSON in ``expectations/`` (the source of truth, reviewed like code). A gate
+validates inside the running Spark job, writes the result and Data Docs (HTML) under the
+run's report folder, and raises :class:`QualityGateError` with a readable summary when an
+expectation fails, so the job exits non-zero before anything downstream is written.
+Values that depend on the run (row-count bounds, the valid code list) are suite parameters
+(``{"$PARAMETER": name}``) supplied at validation time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class GateResult:
+    """Outcome of one validation."""
+
+    suite: str
+    success: bool
+    evaluated: int
+    failures: list[str] = field(default_factory=list)
+    docs_index: Path | None = None
+    result_file: Path | None = None
+
+    def summary(self) -> str:
+        head = (f"GX suite '{self.suite}': {'passed' if self.success else 'FAILED'} "
+                f"({self.evaluated - len(self.failures)}/{self.evaluated} expectations met)")
+        lines = [head, *(f"  - {f}" for f in self.failures)]
+        if self.docs_index:
+            lines.append(f"  Data Docs: {self.docs_index}")
+        return "\n".join(lines)
+
+
+class QualityGateError(RuntimeError):
+    """A dataset failed its quality gate."""
+
+    def __init__(self, result: GateResult) -> None:
+        super().__init__(result.summary())
+        self.result = result
+
+
+def load_suite_dict(path: Path) -> dict[str, Any]:
+    """Read a suite JSON file (``{"name": ..., "expectations": [...]}``)."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or "name" not in data or "expectations" not in data:
+        raise ValueError(f"{path}: not an expectation suite (needs name and expectations)")
+    return data
+
+
+def _describe(res: Any) -> str:  # noqa: ANN401 - a GX ExpectationValidationResult
+    cfg = res.expectation_config
+    kwargs = {k: v for k, v in cfg.kwargs.items() if k not in ("batch_id", "value_set")}
+    r = res.result or {}
+    bits = [f"{cfg.type}({', '.join(f'{k}={v}' for k, v in kwargs.items())})"]
+    if "observed_value" in r:
+        bits.append(f"observed {r['observed_value']}")
+    if r.get("unexpected_count") is not None:
+        bits.append(f"{r['unexpected_count']} unexpected ({r.get('unexpected_percent', 0):.1f}%)"
+                    f", e.g. {r.get('partial_unexpected_list', [])[:5]}")
+    if res.exception_info and res.exception_info.get("raised_exception"):
+        bits.append(f"error: {res.exception_info.get('exception_message')}")
+    return "; ".join(bits)
+
+
+def validate_dataframe(
+    df: DataFrame, suite_file: Path, report_dir: Path, parameters: dict[str, Any] | None = None
+) -> GateResult:
+    """Validate ``df`` against the suite in ``suite_file``; keep results and Data Docs.
+
+    Args:
+        df: The Spark DataFrame to validate (not collected; GX computes metrics in Spark).
+        suite_file: Suite JSON.
+        report_dir: The run's report folder; the GX project, Data Docs and a JSON summary
+            ``validation_<suite>.json`` are written below it.
+        parameters: Values for the suite's ``$PARAMETER`` placeholders.
+    """
+    import great_expectations as gx
+    from great_expectations.checkpoint import UpdateDataDocsAction
+    from great_expectations.core.expectation_suite import ExpectationSuite
+
+    suite_dict = load_suite_dict(suite_file)
+    name = suite_dict["name"]
+    report_dir.mkdir(parents=True, exist_ok=True)
+    ctx = gx.get_context(mode="file", project_root_dir=str(report_dir))
+    suite = ctx.suites.add_or_update(ExpectationSuite(**suite_dict))
+    source = ctx.data_sources.add_or_update_spark("spark")
+    asset = next((a for a in source.assets if a.name == name), None) or \
+        source.add_dataframe_asset(name)
+    batch = next((b for b in asset.batch_definitions if b.name == "whole"), None) or \
+        asset.add_batch_definition_whole_dataframe("whole")
+    vd = ctx.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=name, data=batch, suite=suite))
+    checkpoint = ctx.checkpoints.add_or_update(gx.Checkpoint(
+        name=name, validation_definitions=[vd], result_format="SUMMARY",
+        actions=[UpdateDataDocsAction(name="data_docs")]))
+    run = checkpoint.run(batch_parameters={"dataframe": df},
+                         expectation_parameters=parameters or {})
+    results = next(iter(run.run_results.values())).results
+    failures = [_describe(r) for r in results if not r.success]
+    sites = ctx.get_docs_sites_urls()
+    docs = Path(sites[0]["site_url"].removeprefix("file://")) if sites else None
+    result = GateResult(suite=name, success=bool(run.success), evaluated=len(results),
+                        failures=failures, docs_index=docs,
+                        result_file=report_dir / f"validation_{name}.json")
+    result.result_file.write_text(json.dumps(
+        {"suite": name, "success": result.success, "evaluated": result.evaluated,
+         "failures": failures, "parameters": {k: v for k, v in (parameters or {}).items()
+                                              if not isinstance(v, list)},
+         "data_docs": str(docs) if docs else None}, indent=2), encoding="utf-8")
+    log.info(result.summary())
+    return result
+
+
+def gate(df: DataFrame, suite_file: Path, report_dir: Path,
+         parameters: dict[str, Any] | None = None) -> GateResult:
+    """Validate and raise :class:`QualityGateError` on failure."""
+    result = validate_dataframe(df, suite_file, report_dir, parameters)
+    if not result.success:
+        raise QualityGateError(result)
+    return result

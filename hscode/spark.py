@@ -1,0 +1,38 @@
+"""Starting Spark the same way in every job (local[*] by default, a cluster unchanged)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from hscode.config import Settings
+
+
+def build_spark(settings: Settings, master: str | None = None, app_name: str | None = None
+                ) -> SparkSession:
+    """Get or create the job's SparkSession.
+
+    Args:
+        settings: Run settings (``spark`` section).
+        master: Overrides ``spark.master`` (e.g. ``spark://host:7077``); under spark-submit,
+            the master spark-submit was given wins when this is ``None``.
+        app_name: Overrides ``spark.app_name``.
+    """
+    from pyspark.sql import SparkSession
+
+    builder = (
+        SparkSession.builder.appName(app_name or settings.spark.app_name)
+        .config("spark.sql.shuffle.partitions", str(settings.spark.shuffle_partitions))
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+        .config("spark.ui.showConsoleProgress", "false")
+    )
+    if master:
+        builder = builder.master(master)
+    if not SparkSession.getActiveSession():
+        builder = builder.config("spark.driver.memory", settings.spark.driver_memory)
+    return builder.getOrCreate()
