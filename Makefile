@@ -10,9 +10,10 @@ PYTEST_ARGS ?= -m "not slow"
 install:
 	@bash scripts/install.sh
 
+DS ?= $(shell date -u +%F)
+
 run: install
-	$(VENV)/bin/hscode seed
-	$(VENV)/bin/hscode tables
+	$(VENV)/bin/hscode demo --ds $(DS)
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -103,6 +103,58 @@ def tables(config: ConfigOpt = None, warehouse_url: WarehouseOpt = None) -> None
     console.print(out)
 
 
+DsOpt = Annotated[str, typer.Option("--ds", help="Run date YYYY-MM-DD (default: today, UTC).")]
+
+
+def _today() -> str:
+    import datetime as dt
+
+    return dt.datetime.now(dt.UTC).date().isoformat()
+
+
+@app.command()
+def submit(
+    job: Annotated[str, typer.Argument(help="extract_products or clean_products")],
+    ds: DsOpt = "",
+    master: Annotated[str, typer.Option(help="Spark master.")] = "local[*]",
+) -> None:
+    """Run one Spark job for a date through spark-submit."""
+    from hscode.catalog import parse_ds
+    from hscode.submit import submit as run
+
+    code = run(job, parse_ds(ds or _today()).isoformat(), master)
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
+def demo(
+    ds: DsOpt = "",
+    config: ConfigOpt = None,
+    master: Annotated[str, typer.Option(help="Spark master.")] = "local[*]",
+) -> None:
+    """Seed the warehouse, then extract and clean one date; print where the outputs are."""
+    from hscode.catalog import Catalog, parse_ds
+    from hscode.submit import submit as run
+
+    ds = parse_ds(ds or _today()).isoformat()
+    seed(config=config)
+    for job in ("extract_products", "clean_products"):
+        console.rule(f"{job} --ds {ds}")
+        code = run(job, ds, master)
+        if code:
+            console.print(f"[red]{job} failed with exit code {code}[/]")
+            raise typer.Exit(code)
+    catalog = Catalog.from_settings(_settings(config))
+    console.rule("outputs")
+    for name, path in (("raw snapshot", catalog.raw_products),
+                       ("scoring set", catalog.scoring_set),
+                       ("training set", catalog.training_set),
+                       ("quarantine", catalog.quarantine)):
+        console.print(f"{name:>13}: {catalog.partition(path, ds)}")
+    console.print(f"{'reports':>13}: {catalog.run_dir(ds)} (Data Docs under gx/uncommitted/)")
+
+
 @app.command()
 def doctor(
     horovod: Annotated[bool, typer.Option(help="Also train on 2 Horovod ranks (~20 s).")] = True,

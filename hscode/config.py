@@ -74,6 +74,7 @@ class SparkSettings(_Section):
     app_name: str = "hscode"
     shuffle_partitions: int = Field(8, ge=1)
     driver_memory: str = "4g"
+    log_level: str = "WARN"
 
 
 class TrainingSettings(_Section):

@@ -25,10 +25,18 @@ class AccountingError(RuntimeError):
     """Rows in != rows out + rows quarantined."""
 
 
+def run_date(value: str) -> str:
+    """argparse type for ``--ds``: a valid ``YYYY-MM-DD`` date."""
+    try:
+        return parse_ds(value).isoformat()
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def job_parser(description: str) -> argparse.ArgumentParser:
     """The common CLI: ``--ds`` (required), ``--master``, ``--config``."""
     p = argparse.ArgumentParser(description=description)
-    p.add_argument("--ds", required=True, type=lambda s: parse_ds(s).isoformat(),
+    p.add_argument("--ds", required=True, type=run_date,
                    help="run date YYYY-MM-DD: the partition this run reads and replaces")
     p.add_argument("--master", default=None,
                    help="Spark master (default: spark-submit's --master when launched by "

@@ -92,7 +92,10 @@ def validate_dataframe(
     suite_dict = load_suite_dict(suite_file)
     name = suite_dict["name"]
     report_dir.mkdir(parents=True, exist_ok=True)
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
     ctx = gx.get_context(mode="file", project_root_dir=str(report_dir))
+    ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     suite = ctx.suites.add_or_update(ExpectationSuite(**suite_dict))
     source = ctx.data_sources.add_or_update_spark("spark")
     asset = next((a for a in source.assets if a.name == name), None) or \

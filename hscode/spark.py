@@ -35,4 +35,6 @@ def build_spark(settings: Settings, master: str | None = None, app_name: str | N
         builder = builder.master(master)
     if not SparkSession.getActiveSession():
         builder = builder.config("spark.driver.memory", settings.spark.driver_memory)
-    return builder.getOrCreate()
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel(settings.spark.log_level)
+    return session

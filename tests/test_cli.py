@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from hscode.cli import app
 
 runner = CliRunner()
-COMMANDS = ["config", "seed", "tables", "doctor"]
+COMMANDS = ["config", "seed", "tables", "doctor", "submit", "demo"]
 
 
 @pytest.mark.unit
@@ -44,3 +44,15 @@ def test_seed_then_tables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, share
     result = runner.invoke(app, ["tables"])
     assert result.exit_code == 0, result.output
     assert "product_master" in result.output
+
+
+@pytest.mark.unit
+def test_submit_refuses_unknown_job_and_bad_date() -> None:
+    from hscode.submit import spark_submit_command
+
+    with pytest.raises(ValueError, match="unknown job"):
+        spark_submit_command("drop_tables", "2026-11-01", "local[*]")
+    cmd = spark_submit_command("clean_products", "2026-11-01", "spark://h:7077")
+    assert cmd[1:3] == ["--master", "spark://h:7077"] and cmd[-2:] == ["--ds", "2026-11-01"]
+    result = runner.invoke(app, ["submit", "extract_products", "--ds", "2026-02-30"])
+    assert result.exit_code != 0

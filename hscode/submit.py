@@ -1,0 +1,32 @@
+"""Launch a ``jobs/`` entry point through spark-submit, as Airflow's SparkSubmitOperator does."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+JOBS = ("extract_products", "clean_products")
+JOBS_DIR = Path(__file__).resolve().parents[1] / "jobs"
+
+
+def spark_submit_command(job: str, ds: str, master: str, extra: list[str] | None = None
+                         ) -> list[str]:
+    """The spark-submit command line for ``job`` on run date ``ds``.
+
+    Raises:
+        ValueError: for an unknown job name.
+    """
+    if job not in JOBS:
+        raise ValueError(f"unknown job {job!r}; choose from {', '.join(JOBS)}")
+    spark_submit = Path(sys.executable).parent / "spark-submit"
+    return [str(spark_submit), "--master", master, *(extra or []),
+            str(JOBS_DIR / f"{job}.py"), "--ds", ds]
+
+
+def submit(job: str, ds: str, master: str = "local[*]") -> int:
+    """Run the job in a child spark-submit; return its exit code (output streams through)."""
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable,
+           "PYSPARK_DRIVER_PYTHON": sys.executable}
+    return subprocess.run(spark_submit_command(job, ds, master), env=env, check=False).returncode

@@ -1,0 +1,45 @@
+"""Extract helpers: snapshot shape, partition discovery, row-count bounds."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from hscode.config import QualitySettings
+from hscode.extract import previous_partition, read_partition, row_count_bounds, to_snapshot
+from hscode.warehouse.schema import PRODUCT_MASTER
+
+pytestmark = pytest.mark.unit
+
+
+def test_row_count_bounds() -> None:
+    cfg = QualitySettings(row_count_tolerance=0.5, min_rows=1)
+    assert row_count_bounds(None, cfg) == (1, 2**62)
+    assert row_count_bounds(1000, cfg) == (500, 1501)
+    assert row_count_bounds(1, QualitySettings(row_count_tolerance=0.5, min_rows=5))[0] == 5
+
+
+def test_previous_partition(tmp_path: Path) -> None:
+    for d in ("2026-10-30", "2026-11-01", "2026-11-03"):
+        (tmp_path / f"ds={d}").mkdir()
+    assert previous_partition(tmp_path, "2026-11-03") == "2026-11-01"
+    assert previous_partition(tmp_path, "2026-11-02") == "2026-11-01"
+    assert previous_partition(tmp_path, "2026-10-30") is None
+    assert previous_partition(tmp_path / "missing", "2026-11-01") is None
+
+
+def test_to_snapshot_orders_columns_and_adds_ds(spark) -> None:  # noqa: ANN001
+    row = {c: None for c in reversed(PRODUCT_MASTER.column_names)} | {"product_id": "P1"}
+    df = spark.createDataFrame([row], ", ".join(
+        f"{c} {'int' if c == 'assurance_level' else 'timestamp' if c == 'updated_at' else 'string'}"
+        for c in row))
+    snap = to_snapshot(df, "2026-11-01")
+    assert snap.columns == [*PRODUCT_MASTER.column_names, "ds"]
+    assert snap.first()["ds"] == dt.date(2026, 11, 1)
+
+
+def test_missing_partition_is_a_clear_error(spark, tmp_path: Path) -> None:  # noqa: ANN001
+    with pytest.raises(FileNotFoundError, match="run the upstream job first"):
+        read_partition(spark, tmp_path, "2026-11-01")

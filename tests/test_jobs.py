@@ -1,0 +1,167 @@
+"""The extract and clean jobs end to end on the real declarations."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+from pyspark.sql import functions as F
+from pyspark.testing import assertDataFrameEqual
+
+from hscode.catalog import Catalog
+from hscode.seed import seed_warehouse
+from hscode.warehouse import warehouse_from_settings
+from jobs import clean_products, extract_products
+from tests.conftest import REPO, SHARED_DATA, make_settings
+
+pytestmark = pytest.mark.integration
+DS = "2026-11-01"
+
+
+def _seeded(home: Path):  # noqa: ANN202
+    settings = make_settings(home)
+    with warehouse_from_settings(settings) as wh:
+        seed_warehouse(settings, wh)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
+    path = tmp_path_factory.mktemp("home")
+    _seeded(path)
+    return path
+
+
+def _env(home: Path) -> dict[str, str]:
+    return {**os.environ, "HSCODE_PATHS__HOME": str(home),
+            "HSCODE_PATHS__SOURCE_DIR": str(SHARED_DATA), "PYSPARK_PYTHON": sys.executable,
+            "PYSPARK_DRIVER_PYTHON": sys.executable}
+
+
+def _spark_submit(job: str, home: Path) -> subprocess.CompletedProcess[str]:
+    spark_submit = Path(sys.executable).parent / "spark-submit"
+    return subprocess.run(
+        [str(spark_submit), "--master", "local[2]", "--driver-memory", "2g",
+         str(REPO / "jobs" / f"{job}.py"), "--ds", DS],
+        capture_output=True, text=True, env=_env(home), timeout=900, check=False, cwd=home)
+
+
+@pytest.fixture(scope="module")
+def submitted(home: Path) -> dict[str, dict]:
+    out = {}
+    for job in ("extract_products", "clean_products"):
+        proc = _spark_submit(job, home)
+        assert proc.returncode == 0, proc.stderr[-4000:]
+        out[job] = json.loads((Catalog.from_settings(make_settings(home)).run_dir(DS)
+                               / f"{job}.json").read_text())
+    return out
+
+
+def _read(spark, dataset: Path):  # noqa: ANN001, ANN202
+    return spark.read.parquet(str(dataset)).where(F.col("ds") == F.lit(DS).cast("date"))
+
+
+def test_jobs_through_spark_submit_write_partitions_quarantine_and_docs(
+    spark, home: Path, submitted: dict  # noqa: ANN001
+) -> None:
+    catalog = Catalog.from_settings(make_settings(home))
+    raw = _read(spark, catalog.raw_products)
+    scoring, training = _read(spark, catalog.scoring_set), _read(spark, catalog.training_set)
+    quarantine = _read(spark, catalog.quarantine)
+    assert raw.count() == 55371 == submitted["extract_products"]["rows"]
+    by_scope = dict(quarantine.groupBy("scope").count().collect())
+    assert raw.count() == scoring.count() + by_scope.get("catalog", 0)
+    assert scoring.count() == training.count() + by_scope["training"]
+    per_reason = {f"{r['scope']}/{r['reason']}": r["count"]
+                  for r in quarantine.groupBy("scope", "reason").count().collect()}
+    assert per_reason == submitted["clean_products"]["quarantine"]
+    assert per_reason["training/untrusted_assurance"] > 0
+    assert per_reason["training/unknown_code"] > 0  # pre-2022 codes in the declarations
+    # training rows are trusted, with codes that exist in HS 2022
+    nomen = {r[0] for r in duckdb.connect(str(home / "data" / "warehouse.duckdb"),
+                                          read_only=True).sql(
+        "select code from hs_nomenclature where level = 6").fetchall()}
+    assert {r[0] for r in training.select("hs6").distinct().collect()} <= nomen
+    assert {r[0] for r in training.select("assurance_level").distinct().collect()} <= {3, 4}
+    docs = Path(submitted["clean_products"]["data_docs"])
+    assert docs.is_file() and "clean_training" in " ".join(
+        p.name for p in (docs.parent / "expectations").iterdir())
+
+
+def test_rerun_of_a_date_gives_identical_output(spark, home: Path, submitted: dict) -> None:  # noqa: ANN001
+    catalog = Catalog.from_settings(make_settings(home))
+    datasets = (catalog.raw_products, catalog.scoring_set, catalog.training_set,
+                catalog.quarantine)
+    before = [_read(spark, d).collect() for d in datasets]
+    env = _env(home)
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        assert extract_products.main(["--ds", DS]) == 0
+        assert clean_products.main(["--ds", DS]) == 0
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    for dataset, frame in zip(datasets, before, strict=True):
+        assertDataFrameEqual(_read(spark, dataset), frame)
+        assert len(list((dataset).glob("ds=*"))) == 1
+
+
+@pytest.mark.parametrize(
+    ("corruption", "expected"),
+    [
+        ("UPDATE product_master SET short_description = NULL",
+         "expect_column_values_to_not_be_null(column=short_description"),
+        ("UPDATE product_master SET hs_code = substr(hs_code, 1, 5)",
+         "expect_column_values_to_match_regex(column=hs_code"),
+    ],
+)
+def test_corrupted_input_fails_the_gate_and_writes_nothing(
+    spark, tmp_path: Path, corruption: str, expected: str,  # noqa: ANN001
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    settings = _seeded(tmp_path)
+    with duckdb.connect(settings.warehouse_url.removeprefix("duckdb:///")) as con:
+        con.execute(corruption)
+    for k, v in _env(tmp_path).items():
+        monkeypatch.setenv(k, v)
+    assert extract_products.main(["--ds", DS]) == 3
+    err = capsys.readouterr().err
+    assert "quality gate failed" in err and expected in err
+    catalog = Catalog.from_settings(settings)
+    assert not catalog.partition(catalog.raw_products, DS).exists()
+    result = json.loads((catalog.run_dir(DS) / "validation_raw_products.json").read_text())
+    assert result["success"] is False
+
+
+def test_clean_gate_stops_a_snapshot_with_no_usable_text(
+    spark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    settings = _seeded(tmp_path)
+    catalog = Catalog.from_settings(settings)
+    with duckdb.connect(settings.warehouse_url.removeprefix("duckdb:///")) as con:
+        con.execute("UPDATE product_master SET short_description = 'THE', "
+                    "medium_description = NULL")
+    for k, v in _env(tmp_path).items():
+        monkeypatch.setenv(k, v)
+    assert extract_products.main(["--ds", DS]) == 0
+    assert clean_products.main(["--ds", DS]) == 3
+    assert "clean_scoring" in capsys.readouterr().err
+    for dataset in (catalog.scoring_set, catalog.training_set, catalog.quarantine):
+        assert not catalog.partition(dataset, DS).exists()
+
+
+def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        extract_products.main(["--ds", "2026-13-01"])
+    assert exc.value.code == 2
+    assert "YYYY-MM-DD" in capsys.readouterr().err
