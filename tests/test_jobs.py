@@ -165,3 +165,16 @@ def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
         extract_products.main(["--ds", "2026-13-01"])
     assert exc.value.code == 2
     assert "YYYY-MM-DD" in capsys.readouterr().err
+
+
+def test_extract_reads_a_postgresql_warehouse(
+    spark, tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
+) -> None:
+    settings = make_settings(tmp_path, pg_url)
+    with warehouse_from_settings(settings) as wh:
+        seed_warehouse(settings, wh)
+    for k, v in {**_env(tmp_path), "HSCODE_WAREHOUSE__URL": pg_url}.items():
+        monkeypatch.setenv(k, v)
+    assert extract_products.main(["--ds", DS]) == 0
+    catalog = Catalog.from_settings(settings)
+    assert _read(spark, catalog.raw_products).count() == 55371
