@@ -53,6 +53,21 @@ class Catalog:
         """Rows left out of the scoring or training set, with a reason code."""
         return self.root / "clean" / "quarantine"
 
+    @property
+    def prepared(self) -> Path:
+        """Training data ready for the networks: ``ds=D/split=train|test``."""
+        return self.root / "training" / "prepared"
+
+    @property
+    def models(self) -> Path:
+        """Model artifacts: ``<model>/<version>/``."""
+        return self.root / "models"
+
+    @property
+    def search(self) -> Path:
+        """Best hyper-parameters found by the search, one JSON per model."""
+        return self.root / "models" / "search"
+
     def partition(self, dataset: Path, ds: str) -> Path:
         """Folder of one run date inside a partitioned dataset."""
         return dataset / f"ds={parse_ds(ds).isoformat()}"

@@ -156,6 +156,72 @@ def demo(
 
 
 @app.command()
+def train(
+    model: Annotated[str, typer.Option("--model", "-m",
+                                       help="textcnn, lstm, dnn, svm, or all")] = "textcnn",
+    ds: DsOpt = "",
+    num_proc: Annotated[Optional[int], typer.Option(  # noqa: UP045
+        "--np", help="Horovod ranks (default: training.num_proc).")] = None,
+    launcher: Annotated[str, typer.Option(help="local (horovod.run, Gloo) or spark "
+                                          "(horovod.spark.run).")] = "local",
+    config: ConfigOpt = None,
+) -> None:
+    """Train a model on a date's prepared data (run prepare_training first); save the artifact."""
+    from hscode.catalog import parse_ds
+    from hscode.training.train import ALL_MODELS
+    from hscode.training.train import train as run
+
+    settings = _settings(config)
+    ds = parse_ds(ds or _today()).isoformat()
+    models = ALL_MODELS if model == "all" else (model,)
+    if launcher == "spark":
+        from hscode.spark import build_spark
+
+        build_spark(settings, None, "hscode-train")
+    results = []
+    for name in models:
+        console.rule(f"train {name} --ds {ds}")
+        outcome = run(settings, ds, name, num_proc, launcher)
+        results.append(outcome)
+        console.print(f"artifact: {outcome.artifact}")
+    table = RichTable(title=f"hold-out metrics, ds={ds}")
+    for col in ("model", "HS6 acc", "HS4 acc", "HS2 acc", "top-3", "macro F1", "ranks"):
+        table.add_column(col)
+    for o in results:
+        m = o.metrics
+        table.add_row(o.model, *(f"{m[k]:.4f}" for k in ("hs6_accuracy", "hs4_accuracy",
+                                                         "hs2_accuracy", "top3_accuracy",
+                                                         "macro_f1")), str(len(o.ranks) or "-"))
+    console.print(table)
+
+
+@app.command()
+def search(
+    model: Annotated[str, typer.Option("--model", "-m", help="dnn, lstm or textcnn")] = "dnn",
+    ds: DsOpt = "",
+    trials: Annotated[Optional[int], typer.Option(  # noqa: UP045
+        help="Trial budget (default: training.search_trials).")] = None,
+    max_layers: Annotated[int, typer.Option(help="Cap on layers (paper: 15).")] = 15,
+    config: ConfigOpt = None,
+) -> None:
+    """Bayesian (TPE) hyper-parameter search; the best parameters are reused by `train`."""
+    from hscode.catalog import Catalog, parse_ds
+    from hscode.training.search import run_search
+
+    settings = _settings(config)
+    t = settings.training
+    catalog = Catalog.from_settings(settings)
+    ds = parse_ds(ds or _today()).isoformat()
+    result = run_search(model, catalog.partition(catalog.prepared, ds),
+                        catalog.search / f"{model}.json", trials or t.search_trials,
+                        t.search_epochs, t.seed, max_layers, batch_size=t.batch_size,
+                        max_tokens=t.max_tokens, sequence_length=t.sequence_length,
+                        validation_fraction=t.validation_fraction, patience=t.patience)
+    console.print(f"best validation accuracy {result['value']:.4f}: {result['params']}")
+    console.print(f"saved: {catalog.search / f'{model}.json'}")
+
+
+@app.command()
 def doctor(
     horovod: Annotated[bool, typer.Option(help="Also train on 2 Horovod ranks (~20 s).")] = True,
 ) -> None:

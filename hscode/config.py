@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -84,6 +84,17 @@ class TrainingSettings(_Section):
     test_size: float = Field(0.05, gt=0, lt=1)
     min_rows_per_code: int = Field(20, ge=1)
     trusted_assurance_levels: tuple[int, ...] = (3, 4)
+    upsample_threshold: float = Field(0.01, ge=0, le=1)
+    upsample_target: Literal["mean", "median"] = "median"
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(64, ge=1)
+    max_tokens: int = Field(30000, ge=100)
+    sequence_length: int = Field(32, ge=4)
+    patience: int = Field(2, ge=0)
+    validation_fraction: float = Field(0.05, ge=0, lt=1)
+    num_proc: int = Field(2, ge=1)  # Horovod ranks
+    search_trials: int = Field(8, ge=1)
+    search_epochs: int = Field(3, ge=1)
 
     @property
     def trusted_levels_list(self) -> list[int]:

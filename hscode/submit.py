@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-JOBS = ("extract_products", "clean_products")
+JOBS = ("extract_products", "clean_products", "prepare_training")
 JOBS_DIR = Path(__file__).resolve().parents[1] / "jobs"
 
 

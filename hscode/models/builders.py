@@ -1,0 +1,110 @@
+"""The three networks of the paper, with learned embeddings."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+MODEL_NAMES = ("dnn", "lstm", "textcnn")
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    """Hyper-parameters (the paper's Table II for DNN/LSTM; Text-CNN as in the paper).
+
+    ``initial_neurons`` is the width of the first hidden layer; each further layer keeps
+    ``neuron_shrink`` of the previous width (never below ``min_neurons``). ``layers`` is the
+    number of hidden dense (DNN) or recurrent (LSTM) layers.
+    """
+
+    embedding_dim: int = 100
+    dropout: float = 0.5
+    layers: int = 2
+    initial_neurons: int = 256
+    neuron_shrink: float = 0.5
+    min_neurons: int = 16
+    filters: int = 128
+    kernel_sizes: tuple[int, ...] = (3, 4, 5)
+    learning_rate: float = 1e-3
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelParams:
+        d = dict(d)
+        if "kernel_sizes" in d:
+            d["kernel_sizes"] = tuple(d["kernel_sizes"])
+        return cls(**d)
+
+    def widths(self) -> list[int]:
+        """Hidden-layer widths: initial, shrinking by ``neuron_shrink``."""
+        out, width = [], float(self.initial_neurons)
+        for _ in range(self.layers):
+            out.append(max(self.min_neurons, int(round(width))))
+            width *= self.neuron_shrink
+        return out
+
+
+def default_params(model: str) -> ModelParams:
+    """Starting parameters per model (the search refines DNN and LSTM)."""
+    if model == "textcnn":
+        return ModelParams(embedding_dim=100, filters=128, kernel_sizes=(3, 4, 5), dropout=0.5)
+    if model == "lstm":
+        return ModelParams(embedding_dim=64, layers=1, initial_neurons=128, dropout=0.3)
+    if model == "dnn":
+        return ModelParams(embedding_dim=64, layers=2, initial_neurons=512, dropout=0.3)
+    raise ValueError(f"unknown model {model!r}; choose from {', '.join(MODEL_NAMES)}")
+
+
+def _textcnn(x: tf.Tensor, p: ModelParams) -> tf.Tensor:
+    import tensorflow as tf
+
+    pooled = []
+    for k in p.kernel_sizes:  # parallel convolutions, max-over-time pooling
+        c = tf.keras.layers.Conv1D(p.filters, k, activation="relu", padding="same",
+                                   name=f"conv_{k}")(x)
+        pooled.append(tf.keras.layers.GlobalMaxPooling1D(name=f"maxpool_{k}")(c))
+    x = tf.keras.layers.Concatenate(name="concat")(pooled) if len(pooled) > 1 else pooled[0]
+    return tf.keras.layers.Dropout(p.dropout)(x)
+
+
+def _dnn(x: tf.Tensor, p: ModelParams) -> tf.Tensor:
+    import tensorflow as tf
+
+    x = tf.keras.layers.GlobalAveragePooling1D(name="mean_embedding")(x)
+    for i, width in enumerate(p.widths()):
+        x = tf.keras.layers.Dense(width, activation="relu", name=f"dense_{i}")(x)
+        x = tf.keras.layers.Dropout(p.dropout)(x)
+    return x
+
+
+def _lstm(x: tf.Tensor, p: ModelParams) -> tf.Tensor:
+    import tensorflow as tf
+
+    widths = p.widths()
+    for i, width in enumerate(widths):
+        x = tf.keras.layers.LSTM(width, return_sequences=i < len(widths) - 1, name=f"lstm_{i}")(x)
+        x = tf.keras.layers.Dropout(p.dropout)(x)
+    return x
+
+
+def build_model(model: str, vocab_size: int, sequence_length: int, n_classes: int,
+                params: ModelParams | None = None) -> tf.keras.Model:
+    """Build ``dnn``, ``lstm`` or ``textcnn`` over token ids; softmax over ``n_classes``."""
+    import tensorflow as tf
+
+    p = params or default_params(model)
+    body = {"textcnn": _textcnn, "dnn": _dnn, "lstm": _lstm}.get(model)
+    if body is None:
+        raise ValueError(f"unknown model {model!r}; choose from {', '.join(MODEL_NAMES)}")
+    tokens = tf.keras.Input(shape=(sequence_length,), dtype="int64", name="tokens")
+    x = tf.keras.layers.Embedding(vocab_size, p.embedding_dim, mask_zero=model == "lstm",
+                                  name="embedding")(tokens)
+    x = body(x, p)
+    out = tf.keras.layers.Dense(n_classes, activation="softmax", name="code")(x)
+    return tf.keras.Model(tokens, out, name=model)

@@ -1,0 +1,1 @@
+"""Training: set preparation (Spark), distributed training (Horovod), search, baseline."""

@@ -1,0 +1,71 @@
+"""Model artifacts: one directory per trained model, with everything needed to trust it.
+
+Layout of ``<models_dir>/<model>/<version>/``:
+``model.keras`` (networks: vectoriser + network, takes raw model text) or ``model.joblib``
+(baseline), ``labels.json``, ``params.json``, ``metrics.json``, ``history.json`` and
+``lineage.json`` (data snapshot id, code version, training configuration).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+import hscode
+
+
+def code_version() -> dict[str, str]:
+    """Package version and, when run from a git checkout, the commit (``+dirty`` if so)."""
+    out = {"package": hscode.__version__}
+    repo = Path(__file__).resolve().parents[2]
+    try:
+        sha = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, check=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--", "hscode"],
+                               capture_output=True, text=True, check=True, timeout=10).stdout
+        out["git_commit"] = sha + ("+dirty" if dirty.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        out["git_commit"] = "unknown"
+    return out
+
+
+def snapshot_id(ds: str, train: pd.DataFrame, test: pd.DataFrame) -> str:
+    """Content id of the training data: ds plus a hash of the (id, text, code) rows."""
+    h = hashlib.sha256()
+    for frame in (train, test):
+        for row in frame[["product_id", "text", "hs6"]].itertuples(index=False):
+            h.update("\x1f".join(map(str, row)).encode())
+            h.update(b"\x1e")
+    return f"{ds}:{h.hexdigest()[:16]}"
+
+
+def new_version() -> str:
+    """A sortable version name (UTC timestamp)."""
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def write_json(path: Path, data: Any) -> None:  # noqa: ANN401
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
+
+
+def write_metadata(out_dir: Path, *, labels: list[str], params: dict[str, Any],
+                   metrics: dict[str, Any], history: dict[str, Any], lineage: dict[str, Any]
+                   ) -> None:
+    """Write the JSON side files of an artifact."""
+    write_json(out_dir / "labels.json", labels)
+    write_json(out_dir / "params.json", params)
+    write_json(out_dir / "metrics.json", metrics)
+    write_json(out_dir / "history.json", history)
+    write_json(out_dir / "lineage.json", {**lineage, "code_version": code_version(),
+                                          "created_at": dt.datetime.now(dt.UTC).isoformat()})
+
+
+def read_json(path: Path) -> Any:  # noqa: ANN401
+    return json.loads(path.read_text(encoding="utf-8"))

@@ -1,0 +1,46 @@
+"""The classical reference: TF-IDF (word 1-2 + char 2-5 grams) + LinearSVC."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+def build_baseline(seed: int = 42) -> Any:  # noqa: ANN401 - a sklearn Pipeline
+    """The pipeline: word and character TF-IDF features side by side, a linear SVM."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import FeatureUnion, Pipeline
+    from sklearn.svm import LinearSVC
+
+    features = FeatureUnion([
+        ("word", TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True,
+                                 min_df=1, token_pattern=r"\S+")),
+        ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True,
+                                 min_df=2)),
+    ])
+    return Pipeline([("tfidf", features), ("svm", LinearSVC(C=1.0, random_state=seed))])
+
+
+def fit_predict(train: pd.DataFrame, test: pd.DataFrame, seed: int = 42
+                ) -> tuple[Any, list[str], list[list[str]]]:  # noqa: ANN401
+    """Fit on ``train`` (text, hs6); return the model, test predictions and top-3 codes."""
+    model = build_baseline(seed).fit(train["text"], train["hs6"])
+    if not len(test):
+        return model, [], []
+    scores = model.decision_function(test["text"])
+    classes = model.classes_
+    order = np.argsort(-scores, axis=1)[:, :3]
+    return model, list(classes[order[:, 0]]), [list(classes[row]) for row in order]
+
+
+def save_baseline(model: Any, out_dir: Path) -> Path:  # noqa: ANN401
+    """Persist with joblib (trusted, self-produced artifacts only)."""
+    import joblib
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "model.joblib"
+    joblib.dump(model, path)
+    return path

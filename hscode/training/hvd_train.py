@@ -1,0 +1,188 @@
+"""Data-parallel training of one network with Horovod (Gloo on CPU, NCCL on GPU).
+
+The same :func:`train_worker` runs
+
+* in-process with one rank and no launcher (:func:`launch` with ``num_proc=1``),
+* on ``N`` local ranks through ``horovod.run`` (:func:`launch`),
+* on ``N`` Spark tasks through ``horovod.spark.run`` (``launcher="spark"``), and
+* under ``horovodrun -np N python -m hscode.training.hvd_train JOB.json``.
+
+Every rank reads the prepared data, builds the same vocabulary, and trains on its own shard;
+gradients are averaged by ``hvd.DistributedOptimizer`` and initial weights broadcast from
+rank 0. Only rank 0 writes checkpoints, logs and the model artifact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    """Everything a rank needs; plain data so it pickles to any launcher."""
+
+    model: str
+    prepared_dir: str
+    out_dir: str
+    params: dict[str, Any]
+    ds: str = ""
+    epochs: int = 10
+    batch_size: int = 64
+    seed: int = 42
+    max_tokens: int = 30000
+    sequence_length: int = 32
+    patience: int = 2
+    validation_fraction: float = 0.05
+    lineage: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainJob:
+        return cls(**json.loads(text))
+
+
+def _weights_digest(model: Any) -> str:  # noqa: ANN401
+    return hashlib.sha256(b"".join(w.tobytes() for w in model.get_weights())).hexdigest()
+
+
+def train_worker(job: TrainJob) -> dict[str, Any]:
+    """Train on this rank; rank 0 evaluates on the test split and saves the artifact."""
+    import horovod.tensorflow.keras as hvd
+    import numpy as np
+    import tensorflow as tf
+
+    from hscode.models import ModelParams, build_model
+    from hscode.training.artifacts import snapshot_id, write_metadata
+    from hscode.training.data import load_prepared, validation_mask
+    from hscode.training.metrics import classification_metrics, top_k_codes
+
+    hvd.init()  # Horovod: one process per rank
+    rank, size = hvd.rank(), hvd.size()
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:  # Horovod: pin one GPU per local rank
+        tf.config.experimental.set_memory_growth(gpus[hvd.local_rank()], True)
+        tf.config.set_visible_devices(gpus[hvd.local_rank()], "GPU")
+    tf.keras.utils.set_random_seed(job.seed)
+
+    data = load_prepared(Path(job.prepared_dir))
+    index = {c: i for i, c in enumerate(data.labels)}
+    held_out = validation_mask(data.train["text"], job.validation_fraction, job.seed)
+    fit_rows, val_rows = data.train[~held_out], data.train[held_out]
+
+    # every rank adapts the same vocabulary from the same rows (deterministic)
+    vectorizer = tf.keras.layers.TextVectorization(
+        max_tokens=job.max_tokens, output_sequence_length=job.sequence_length,
+        standardize=None, split="whitespace", name="vectorizer")
+    vectorizer.adapt(tf.constant(fit_rows["text"].to_numpy(dtype=str)), batch_size=4096)
+
+    def encode(frame: Any) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN401
+        x = vectorizer(tf.constant(frame["text"].to_numpy(dtype=str))).numpy()
+        return x, frame["hs6"].map(index).to_numpy(dtype="int64")
+
+    x_fit, y_fit = encode(fit_rows)
+    x_val, y_val = encode(val_rows)
+    # Horovod: each rank trains on its own shard; equal steps per rank keep allreduce aligned
+    x_shard, y_shard = x_fit[rank::size], y_fit[rank::size]
+    steps = max(1, math.ceil(len(x_fit) / (job.batch_size * size)))
+    train_ds = (tf.data.Dataset.from_tensor_slices((x_shard, y_shard))
+                .shuffle(len(x_shard), seed=job.seed + rank, reshuffle_each_iteration=True)
+                .repeat().batch(job.batch_size).prefetch(tf.data.AUTOTUNE))
+
+    params = ModelParams.from_dict(job.params)
+    model = build_model(job.model, vectorizer.vocabulary_size(), job.sequence_length,
+                        len(data.labels), params)
+    # Horovod: scale the learning rate by the number of ranks; average gradients
+    opt = hvd.DistributedOptimizer(tf.keras.optimizers.Adam(params.learning_rate * size))
+    model.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    out_dir = Path(job.out_dir)
+    callbacks: list[Any] = [
+        hvd.callbacks.BroadcastGlobalVariablesCallback(0),  # Horovod: same start everywhere
+        hvd.callbacks.MetricAverageCallback(),  # Horovod: average metrics across ranks
+    ]
+    if len(x_val):
+        callbacks.append(tf.keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=job.patience, restore_best_weights=True))
+    if rank == 0:  # Horovod: only rank 0 writes checkpoints and logs
+        out_dir.mkdir(parents=True, exist_ok=True)
+        callbacks.append(tf.keras.callbacks.ModelCheckpoint(
+            str(out_dir / "checkpoints" / "epoch-{epoch:02d}.weights.h5"),
+            save_weights_only=True))
+        callbacks.append(tf.keras.callbacks.CSVLogger(str(out_dir / "training_log.csv")))
+    hist = model.fit(train_ds, steps_per_epoch=steps, epochs=job.epochs,
+                     validation_data=(x_val, y_val) if len(x_val) else None,
+                     callbacks=callbacks, verbose=2 if rank == 0 else 0)
+    history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+    result: dict[str, Any] = {"rank": rank, "size": size, "history": history,
+                              "weights_sha256": _weights_digest(model),
+                              "shard_rows": int(len(x_shard))}
+    if rank == 0:
+        x_test, _ = encode(data.test) if len(data.test) else (np.zeros((0, job.sequence_length)), None)
+        probs = model.predict(x_test, batch_size=1024, verbose=0) if len(x_test) else \
+            np.zeros((0, len(data.labels)))
+        pred = [data.labels[i] for i in probs.argmax(axis=1)]
+        metrics = classification_metrics(list(data.test["hs6"]), pred,
+                                         top_k_codes(probs, data.labels))
+        metrics.update(ranks=size, epochs_run=len(history.get("loss", [])))
+        # the saved model takes raw model text: vectoriser + network
+        text_in = tf.keras.Input(shape=(1,), dtype=tf.string, name="text")
+        inference = tf.keras.Model(text_in, model(vectorizer(tf.squeeze(text_in, axis=1))),
+                                   name=f"{job.model}_inference")
+        inference.save(out_dir / "model.keras")
+        write_metadata(out_dir, labels=data.labels,
+                       params={"model": job.model, **params.to_dict(),
+                               **{k: getattr(job, k) for k in (
+                                   "epochs", "batch_size", "seed", "max_tokens",
+                                   "sequence_length", "patience", "validation_fraction")}},
+                       metrics=metrics, history=history,
+                       lineage={**job.lineage, "ds": job.ds, "ranks": size,
+                                "data_snapshot": snapshot_id(job.ds, data.train, data.test),
+                                "prepared_dir": job.prepared_dir})
+        result["metrics"] = metrics
+    return result
+
+
+def launch(job: TrainJob, num_proc: int = 1, launcher: str = "local") -> list[dict[str, Any]]:
+    """Run :func:`train_worker` on ``num_proc`` ranks; one result per rank.
+
+    Args:
+        job: The training job.
+        num_proc: Number of ranks; 1 runs in this process without a launcher.
+        launcher: ``local`` (``horovod.run`` with Gloo) or ``spark`` (``horovod.spark.run``
+            on the active SparkSession's executors).
+    """
+    if num_proc == 1 and launcher == "local":
+        return [train_worker(job)]
+    if launcher == "spark":
+        import horovod.spark
+
+        return horovod.spark.run(train_worker, args=(job,), num_proc=num_proc,
+                                 use_gloo=True, stdout=sys.stdout, stderr=sys.stderr)
+    import horovod
+
+    return horovod.run(train_worker, args=(job,), np=num_proc, use_gloo=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``horovodrun -np N python -m hscode.training.hvd_train JOB.json``."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m hscode.training.hvd_train JOB.json", file=sys.stderr)
+        return 2
+    result = train_worker(TrainJob.from_json(Path(args[0]).read_text()))
+    print("HVD_RESULT=" + json.dumps({k: v for k, v in result.items() if k != "history"}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""Training-set preparation: pure Spark transforms over the clean training set.
+
+1. :func:`filter_min_rows` — codes with fewer than ``min_rows_per_code`` rows are excluded
+   (they stay "manual review" codes) and reported.
+2. :func:`grouped_stratified_split` — a seeded, stratified train/test split in which all rows
+   sharing one model text fall on the same side, so an identical text is never on both.
+3. :func:`upsample` — the paper's minority up-sampling: classes under ``threshold`` share of
+   the training rows are duplicated by stratified sampling toward the mean or median class
+   share. The test split is never up-sampled.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+
+def filter_min_rows(df: DataFrame, min_rows: int, label: str = "hs6"
+                    ) -> tuple[DataFrame, DataFrame]:
+    """Split ``df`` into rows of codes with >= ``min_rows`` rows and a per-code report of
+    the excluded codes (``label``, ``rows``)."""
+    from pyspark.sql import functions as F
+
+    counts = df.groupBy(label).agg(F.count("*").alias("rows"))
+    kept = df.join(counts.where(F.col("rows") >= min_rows).select(label), label, "left_semi")
+    return kept, counts.where(F.col("rows") < min_rows).orderBy(label)
+
+
+def grouped_stratified_split(df: DataFrame, test_size: float, seed: int,
+                             label: str = "hs6", group: str = "text") -> DataFrame:
+    """Add ``split`` (``train``/``test``).
+
+    Each distinct ``group`` value gets the most frequent label among its rows as its stratum;
+    within a stratum the groups are ordered by a seeded hash and the first
+    ``round(test_size * n_groups)`` (at least 1 when the stratum has 2+ groups) go to test.
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    groups = df.groupBy(group).agg(F.mode(label, True).alias("_stratum"))
+    groups = groups.withColumn("_h", F.xxhash64(F.col(group), F.lit(seed)))
+    w = Window.partitionBy("_stratum").orderBy("_h", group)
+    n = F.count("*").over(Window.partitionBy("_stratum"))
+    n_test = F.when(n >= 2, F.greatest(F.lit(1), F.round(n * test_size))).otherwise(0)
+    groups = groups.withColumn("split", F.when(F.row_number().over(w) <= n_test, "test")
+                               .otherwise("train"))
+    return df.join(groups.select(group, "split"), group, "left")
+
+
+def upsample(df: DataFrame, seed: int, threshold: float = 0.01,
+             target: Literal["mean", "median"] = "median", label: str = "hs6",
+             key: str = "product_id") -> DataFrame:
+    """Duplicate rows of minority classes toward the target class share.
+
+    A class with ``n`` rows out of ``N`` is a minority when ``n / N < threshold``; it is
+    raised to ``t = target_share * N`` rows (when ``t > n``) by keeping every row
+    ``floor(t / n)`` times and a seeded stratified sample of ``frac(t / n)`` of its rows once
+    more. Other classes are untouched. Adds ``copy`` (0 for the original row).
+    """
+    from pyspark.sql import functions as F
+
+    columns = df.columns
+    total = df.count()
+    counts = df.groupBy(label).agg(F.count("*").alias("_n"))
+    shares = [r["_n"] / total for r in counts.collect()]
+    if not shares:
+        return df.withColumn("copy", F.lit(0))
+    if target == "mean":
+        target_share = sum(shares) / len(shares)
+    else:
+        ordered = sorted(shares)
+        mid = len(ordered) // 2
+        target_share = (ordered[mid] if len(ordered) % 2 else
+                        (ordered[mid - 1] + ordered[mid]) / 2)
+    goal = F.lit(target_share * total)
+    factor = F.when((F.col("_n") / total < threshold) & (goal > F.col("_n")),
+                    goal / F.col("_n")).otherwise(F.lit(1.0))
+    df = df.join(F.broadcast(counts), label).withColumn("_f", factor)
+    whole = F.floor("_f").cast("int")
+    # full copies: copy index 0..floor(f)-1; one more copy for a seeded fraction of the rows,
+    # drawn from a hash of the row key so the result does not depend on partitioning
+    u = (F.abs(F.xxhash64(F.col(key), F.lit(seed))) % 1_000_003) / 1_000_003.0
+    extra = (u < (F.col("_f") - whole)).cast("int")
+    df = df.withColumn("copy", F.explode(F.sequence(F.lit(0), whole + extra - 1)))
+    return df.select(*columns, "copy")
+
+
+def class_counts(before: DataFrame, after: DataFrame, label: str = "hs6") -> DataFrame:
+    """Rows per code before and after up-sampling."""
+    from pyspark.sql import functions as F
+
+    b = before.groupBy(label).agg(F.count("*").alias("rows_before"))
+    a = after.groupBy(label).agg(F.count("*").alias("rows_after"))
+    return b.join(a, label, "outer").fillna(0).orderBy(label)

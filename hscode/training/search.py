@@ -1,0 +1,72 @@
+"""Bayesian hyper-parameter search (Optuna's TPE sampler) over the paper's ranges.
+
+Each trial trains one process for ``search_epochs`` on the train split and is scored by
+validation accuracy (a grouped hold-out of the train split; the test split is never seen).
+The best parameters are saved to ``models/search/<model>.json`` and reused by training.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from hscode.models import ModelParams, default_params
+
+# The paper's ranges: dropout 0.1-0.75, embedding 11-87, 1-15 layers, shrinking neurons.
+RANGES = {"dropout": (0.1, 0.75), "embedding_dim": (11, 87), "layers": (1, 15),
+          "initial_neurons": (32, 1024), "neuron_shrink": (0.3, 1.0),
+          "learning_rate": (1e-4, 1e-2)}
+
+
+def suggest(trial: Any, model: str, max_layers: int = 15) -> ModelParams:  # noqa: ANN401
+    """Parameters for one trial (Text-CNN keeps the paper's fixed architecture)."""
+    base = default_params(model)
+    lr = trial.suggest_float("learning_rate", *RANGES["learning_rate"], log=True)
+    dropout = trial.suggest_float("dropout", *RANGES["dropout"])
+    if model == "textcnn":
+        return replace(base, dropout=dropout, learning_rate=lr)
+    return replace(
+        base, dropout=dropout, learning_rate=lr,
+        embedding_dim=trial.suggest_int("embedding_dim", *RANGES["embedding_dim"]),
+        layers=trial.suggest_int("layers", RANGES["layers"][0],
+                                 min(RANGES["layers"][1], max_layers)),
+        initial_neurons=trial.suggest_int("initial_neurons", *RANGES["initial_neurons"], log=True),
+        neuron_shrink=trial.suggest_float("neuron_shrink", *RANGES["neuron_shrink"]),
+    )
+
+
+def run_search(model: str, prepared_dir: Path, out_file: Path, trials: int, epochs: int,
+               seed: int, max_layers: int = 15, **job_kwargs: Any) -> dict[str, Any]:  # noqa: ANN401
+    """Run the search and save ``{"params": ..., "value": ..., "trials": [...]}``."""
+    import optuna
+
+    from hscode.training.hvd_train import TrainJob, train_worker
+
+    def objective(trial: Any) -> float:  # noqa: ANN401
+        params = suggest(trial, model, max_layers)
+        with tempfile.TemporaryDirectory() as tmp:
+            job = TrainJob(model=model, prepared_dir=str(prepared_dir), out_dir=tmp,
+                           params=params.to_dict(), epochs=epochs, seed=seed, **job_kwargs)
+            history = train_worker(job)["history"]
+        return max(history.get("val_accuracy", history.get("accuracy", [0.0])))
+
+    study = optuna.create_study(direction="maximize",
+                                sampler=optuna.samplers.TPESampler(seed=seed))
+    study.optimize(objective, n_trials=trials)
+    best = suggest(optuna.trial.FixedTrial(study.best_params), model, max_layers)
+    result = {"model": model, "params": best.to_dict(), "value": study.best_value,
+              "trials": [{"params": t.params, "value": t.value} for t in study.trials]}
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    out_file.write_text(json.dumps(result, indent=2), encoding="utf-8")
+    return result
+
+
+def best_params(model: str, search_dir: Path) -> ModelParams:
+    """Saved search result for ``model`` if any, else the defaults."""
+    path = search_dir / f"{model}.json"
+    if path.is_file():
+        return ModelParams.from_dict(json.loads(path.read_text())["params"])
+    return default_params(model)

@@ -1,0 +1,59 @@
+"""Network builders and metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hscode.models import ModelParams, build_model, default_params
+from hscode.training.metrics import classification_metrics, top_k_codes
+
+pytestmark = pytest.mark.unit
+
+
+def test_widths_shrink_with_a_floor() -> None:
+    p = ModelParams(layers=4, initial_neurons=256, neuron_shrink=0.5, min_neurons=40)
+    assert p.widths() == [256, 128, 64, 40]
+    assert ModelParams.from_dict(p.to_dict()) == p
+
+
+@pytest.mark.parametrize("name", ["dnn", "lstm", "textcnn"])
+def test_models_map_token_ids_to_class_probabilities(name: str) -> None:
+    model = build_model(name, vocab_size=50, sequence_length=8, n_classes=5,
+                        params=ModelParams(embedding_dim=8, layers=2, initial_neurons=16,
+                                           filters=4))
+    x = np.random.default_rng(0).integers(0, 50, size=(3, 8))
+    probs = model.predict(x, verbose=0)
+    assert probs.shape == (3, 5)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_textcnn_follows_the_paper() -> None:
+    model = build_model("textcnn", 100, 16, 3, default_params("textcnn"))
+    convs = [layer for layer in model.layers if layer.name.startswith("conv_")]
+    assert sorted(c.kernel_size[0] for c in convs) == [3, 4, 5]
+    assert {c.filters for c in convs} == {128}
+    assert model.get_layer("embedding").output_dim == 100
+    assert model.get_layer("code").activation.__name__ == "softmax"
+
+
+def test_unknown_model_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown model"):
+        build_model("svm", 10, 4, 2)
+
+
+def test_classification_metrics_by_hand() -> None:
+    y_true = ["392410", "392410", "851713", "940161"]
+    y_pred = ["392410", "392490", "851713", "851713"]
+    top = [["392410"], ["392490", "392410"], ["851713"], ["851713", "940171", "940180"]]
+    m = classification_metrics(y_true, y_pred, top)
+    assert m["hs6_accuracy"] == m["accuracy"] == 0.5
+    assert m["hs4_accuracy"] == 0.75  # 3924 == 3924 on row 2
+    assert m["hs2_accuracy"] == 0.75
+    assert m["top3_accuracy"] == 0.75
+    assert m["rows"] == 4
+
+
+def test_top_k_codes() -> None:
+    probs = np.array([[0.1, 0.7, 0.2], [0.5, 0.2, 0.3]])
+    assert top_k_codes(probs, ["a", "b", "c"], 2) == [["b", "c"], ["a", "c"]]

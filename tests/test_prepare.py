@@ -1,0 +1,81 @@
+"""Training-set preparation: min-rows filter, grouped stratified split, up-sampling."""
+
+from __future__ import annotations
+
+import pytest
+from pyspark.sql import functions as F
+from pyspark.testing import assertDataFrameEqual
+
+from hscode.training.prepare import (
+    class_counts,
+    filter_min_rows,
+    grouped_stratified_split,
+    upsample,
+)
+
+pytestmark = pytest.mark.unit
+
+
+def _rows(spark, spec: dict[str, int], texts_per_code: int | None = None):  # noqa: ANN001, ANN202
+    rows = []
+    for code, n in spec.items():
+        for i in range(n):
+            t = i % texts_per_code if texts_per_code else i
+            rows.append((f"{code}-{i}", f"text {code} {t}", code))
+    return spark.createDataFrame(rows, "product_id string, text string, hs6 string")
+
+
+def test_filter_min_rows_reports_excluded_codes(spark) -> None:  # noqa: ANN001
+    df = _rows(spark, {"111111": 5, "222222": 2, "333333": 3})
+    kept, excluded = filter_min_rows(df, 3)
+    assert sorted(r[0] for r in kept.select("hs6").distinct().collect()) == ["111111", "333333"]
+    assertDataFrameEqual(excluded, spark.createDataFrame([("222222", 2)], "hs6 string, rows long"))
+
+
+def test_split_is_grouped_stratified_and_seeded(spark) -> None:  # noqa: ANN001
+    # 3 rows share each text: identical texts must stay on one side
+    df = _rows(spark, {"111111": 300, "222222": 90, "333333": 6}, texts_per_code=None)
+    df = df.withColumn("text", F.concat_ws(" ", "hs6", (F.split("product_id", "-")[1] % 100)
+                                           .cast("string")))
+    split = grouped_stratified_split(df, 0.05, seed=7)
+    train = {r[0] for r in split.where("split='train'").select("text").collect()}
+    test = {r[0] for r in split.where("split='test'").select("text").collect()}
+    assert train and test and not train & test
+    per_code = {(r["hs6"], r["split"]): r["count"]
+                for r in split.groupBy("hs6", "split").count().collect()}
+    assert per_code[("111111", "test")] == 15  # 100 texts x 5% = 5 groups x 3 rows
+    assert per_code[("222222", "test")] == 5   # round(90 x 5%) = 4... 90 texts: 4.5 -> 5
+    assert per_code[("333333", "test")] == 1   # small strata still get one group
+    again = grouped_stratified_split(df, 0.05, seed=7)
+    assertDataFrameEqual(split, again)
+    other = grouped_stratified_split(df, 0.05, seed=8)
+    assert {r[0] for r in other.where("split='test'").select("text").collect()} != test
+
+
+def test_upsample_raises_minorities_to_target_and_leaves_majorities(spark) -> None:  # noqa: ANN001
+    spec = {"100000": 700, "200000": 200, "300000": 60, "400000": 30, "500000": 7, "600000": 3}
+    df = _rows(spark, spec)
+    up = upsample(df, seed=1, threshold=0.05, target="median")
+    counts = {r["hs6"]: (r["rows_before"], r["rows_after"])
+              for r in class_counts(df, up).collect()}
+    total = sum(spec.values())
+    median_share = sorted(n / total for n in spec.values())[2:4]
+    target = sum(median_share) / 2 * total  # 45 rows
+    for code, n in spec.items():
+        before, after = counts[code]
+        assert before == n
+        if n / total < 0.05 and n < target:
+            assert abs(after - target) <= max(2, 0.15 * target), (code, after, target)
+        else:
+            assert after == n, code
+    # originals are all kept; duplicates carry copy > 0
+    assert up.where("copy = 0").count() == total
+    majority = up.where("hs6 = '100000'").drop("copy")
+    assertDataFrameEqual(majority, df.where("hs6 = '100000'"))
+
+
+def test_upsample_mean_target_and_determinism(spark) -> None:  # noqa: ANN001
+    df = _rows(spark, {"100000": 900, "200000": 90, "300000": 10})
+    a = upsample(df, seed=3, threshold=0.05, target="mean")
+    assert a.where("hs6 = '300000'").count() == pytest.approx(1000 / 3, abs=15)
+    assertDataFrameEqual(a, upsample(df, seed=3, threshold=0.05, target="mean"))
