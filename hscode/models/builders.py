@@ -32,7 +32,10 @@ class ModelParams:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON-ready parameters (tuples as lists)."""
+        d = asdict(self)
+        d["kernel_sizes"] = list(self.kernel_sizes)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelParams:
@@ -103,7 +106,7 @@ def build_model(model: str, vocab_size: int, sequence_length: int, n_classes: in
     if body is None:
         raise ValueError(f"unknown model {model!r}; choose from {', '.join(MODEL_NAMES)}")
     tokens = tf.keras.Input(shape=(sequence_length,), dtype="int64", name="tokens")
-    x = tf.keras.layers.Embedding(vocab_size, p.embedding_dim, mask_zero=model == "lstm",
+    x = tf.keras.layers.Embedding(vocab_size, p.embedding_dim, mask_zero=model != "textcnn",
                                   name="embedding")(tokens)
     x = body(x, p)
     out = tf.keras.layers.Dense(n_classes, activation="softmax", name="code")(x)

@@ -42,6 +42,8 @@ class TrainJob:
     sequence_length: int = 32
     patience: int = 2
     validation_fraction: float = 0.05
+    subwords: int = 3  # smallest character n-gram added to each word; 0 = words only
+    subwords_max: int = 3  # largest character n-gram
     lineage: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
@@ -63,6 +65,7 @@ def train_worker(job: TrainJob) -> dict[str, Any]:
     import tensorflow as tf
 
     from hscode.models import ModelParams, build_model
+    from hscode.models.text import SubwordTokens
     from hscode.training.artifacts import snapshot_id, write_metadata
     from hscode.training.data import load_prepared, validation_mask
     from hscode.training.metrics import classification_metrics, top_k_codes
@@ -81,13 +84,20 @@ def train_worker(job: TrainJob) -> dict[str, Any]:
     fit_rows, val_rows = data.train[~held_out], data.train[held_out]
 
     # every rank adapts the same vocabulary from the same rows (deterministic)
+    tokens = (SubwordTokens(job.subwords, job.subwords_max, name="subwords")
+              if job.subwords else None)
     vectorizer = tf.keras.layers.TextVectorization(
         max_tokens=job.max_tokens, output_sequence_length=job.sequence_length,
         standardize=None, split="whitespace", name="vectorizer")
-    vectorizer.adapt(tf.constant(fit_rows["text"].to_numpy(dtype=str)), batch_size=4096)
+
+    def tokenise(texts: Any) -> tf.Tensor:  # noqa: ANN401
+        t = tf.constant(np.asarray(texts, dtype=str))
+        return tokens(t) if tokens is not None else t
+
+    vectorizer.adapt(tokenise(fit_rows["text"]), batch_size=4096)
 
     def encode(frame: Any) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN401
-        x = vectorizer(tf.constant(frame["text"].to_numpy(dtype=str))).numpy()
+        x = vectorizer(tokenise(frame["text"])).numpy()
         return x, frame["hs6"].map(index).to_numpy(dtype="int64")
 
     x_fit, y_fit = encode(fit_rows)
@@ -136,14 +146,16 @@ def train_worker(job: TrainJob) -> dict[str, Any]:
         metrics.update(ranks=size, epochs_run=len(history.get("loss", [])))
         # the saved model takes raw model text: vectoriser + network
         text_in = tf.keras.Input(shape=(1,), dtype=tf.string, name="text")
-        inference = tf.keras.Model(text_in, model(vectorizer(tf.squeeze(text_in, axis=1))),
-                                   name=f"{job.model}_inference")
+        text = tf.squeeze(text_in, axis=1)
+        text = tokens(text) if tokens is not None else text
+        inference = tf.keras.Model(text_in, model(vectorizer(text)), name=f"{job.model}_inference")
         inference.save(out_dir / "model.keras")
         write_metadata(out_dir, labels=data.labels,
                        params={"model": job.model, **params.to_dict(),
                                **{k: getattr(job, k) for k in (
                                    "epochs", "batch_size", "seed", "max_tokens",
-                                   "sequence_length", "patience", "validation_fraction")}},
+                                   "sequence_length", "patience", "validation_fraction",
+                                   "subwords", "subwords_max")}},
                        metrics=metrics, history=history,
                        lineage={**job.lineage, "ds": job.ds, "ranks": size,
                                 "data_snapshot": snapshot_id(job.ds, data.train, data.test),
