@@ -216,6 +216,7 @@ def search(
                         catalog.search / f"{model}.json", trials or t.search_trials,
                         t.search_epochs, t.seed, max_layers, batch_size=t.batch_size,
                         max_tokens=t.max_tokens, sequence_length=t.sequence_length,
+                        subwords=t.subwords, subwords_max=t.subwords,
                         validation_fraction=t.validation_fraction, patience=t.patience)
     console.print(f"best validation accuracy {result['value']:.4f}: {result['params']}")
     console.print(f"saved: {catalog.search / f'{model}.json'}")

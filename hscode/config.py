@@ -89,7 +89,8 @@ class TrainingSettings(_Section):
     epochs: int = Field(10, ge=1)
     batch_size: int = Field(64, ge=1)
     max_tokens: int = Field(30000, ge=100)
-    sequence_length: int = Field(32, ge=4)
+    sequence_length: int = Field(96, ge=4)
+    subwords: int = Field(3, ge=0, le=6)
     patience: int = Field(2, ge=0)
     validation_fraction: float = Field(0.05, ge=0, lt=1)
     num_proc: int = Field(2, ge=1)  # Horovod ranks

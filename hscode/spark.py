@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -33,6 +35,11 @@ def build_spark(settings: Settings, master: str | None = None, app_name: str | N
     )
     if master:
         builder = builder.master(master)
+    if (master or "local").startswith("local") and "PYSPARK_PYTHON" not in os.environ:
+        # local workers must run this interpreter (the venv with hscode, TF and Horovod);
+        # an in-process SparkContext reads it from the environment, spark-submit from conf
+        os.environ["PYSPARK_PYTHON"] = sys.executable
+        builder = builder.config("spark.pyspark.python", sys.executable)
     if not SparkSession.getActiveSession():
         builder = builder.config("spark.driver.memory", settings.spark.driver_memory)
     session = builder.getOrCreate()

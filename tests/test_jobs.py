@@ -93,6 +93,29 @@ def test_jobs_through_spark_submit_write_partitions_quarantine_and_docs(
         p.name for p in (docs.parent / "expectations").iterdir())
 
 
+def test_prepare_training_splits_without_leakage(spark, home: Path, submitted: dict,  # noqa: ANN001
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from jobs import prepare_training
+
+    for k, v in _env(home).items():
+        monkeypatch.setenv(k, v)
+    assert prepare_training.main(["--ds", DS]) == 0
+    catalog = Catalog.from_settings(make_settings(home))
+    summary = json.loads((catalog.run_dir(DS) / "prepare_training.json").read_text())
+    out = spark.read.parquet(str(catalog.partition(catalog.prepared, DS)))
+    train, test = out.where("split = 'train'"), out.where("split = 'test'")
+    # no text of the test split is in training; the test split is never up-sampled
+    assert train.select("text").intersect(test.select("text")).count() == 0
+    assert test.where("copy > 0").count() == 0
+    assert test.count() == summary["test_rows"]
+    assert 0.04 < summary["test_rows"] / (summary["train_rows"] + summary["test_rows"]) < 0.07
+    assert train.where("copy = 0").count() == summary["train_rows"]
+    assert train.count() == summary["train_rows_upsampled"] > summary["train_rows"]
+    assert all(n < 20 for n in summary["excluded_codes"].values())
+    assert (summary["training_rows"] == summary["train_rows"] + summary["test_rows"]
+            + summary["rows_excluded"])
+
+
 def test_rerun_of_a_date_gives_identical_output(spark, home: Path, submitted: dict) -> None:  # noqa: ANN001
     catalog = Catalog.from_settings(make_settings(home))
     datasets = (catalog.raw_products, catalog.scoring_set, catalog.training_set,

@@ -117,3 +117,30 @@ def test_svm_baseline_on_the_same_split(prepared: Path) -> None:
     _, pred, top3 = fit_predict(data.train, data.test)
     m = classification_metrics(list(data.test["hs6"]), pred, top3)
     assert m["hs6_accuracy"] > 0.6 and m["top3_accuracy"] >= m["hs6_accuracy"]
+
+
+def test_horovod_spark_run_hosts_the_same_training(spark, prepared: Path, tmp_path: Path  # noqa: ANN001
+                                                   ) -> None:
+    job = _job(prepared, tmp_path / "spark-model", epochs=2)
+    ranks = launch(job, num_proc=2, launcher="spark")
+    assert sorted(r["rank"] for r in ranks) == [0, 1]
+    assert len({r["weights_sha256"] for r in ranks}) == 1
+    assert (Path(job.out_dir) / "model.keras").is_file()
+
+
+def test_train_entry_point_writes_versioned_artifacts(prepared: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from hscode.catalog import Catalog
+    from hscode.training.train import train
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path)
+    catalog = Catalog.from_settings(settings)
+    shutil.copytree(prepared, catalog.partition(catalog.prepared, DS))
+    svm = train(settings, DS, "svm")
+    assert (svm.artifact / "model.joblib").is_file()
+    assert svm.artifact.parent == catalog.models / "svm"
+    assert json.loads((svm.artifact / "lineage.json").read_text())["data_snapshot"].startswith(DS)
+    with pytest.raises(ValueError, match="unknown model"):
+        train(settings, DS, "bert")
