@@ -132,26 +132,34 @@ def demo(
     ds: DsOpt = "",
     config: ConfigOpt = None,
     master: Annotated[str, typer.Option(help="Spark master.")] = "local[*]",
+    with_training: Annotated[bool, typer.Option(
+        "--train/--no-train", help="Also prepare the training set and train Text-CNN "
+        "(Horovod) and the SVM baseline.")] = True,
 ) -> None:
-    """Seed the warehouse, then extract and clean one date; print where the outputs are."""
+    """Seed the warehouse, extract, clean, prepare and train for one date; print the outputs."""
     from hscode.catalog import Catalog, parse_ds
     from hscode.submit import submit as run
 
     ds = parse_ds(ds or _today()).isoformat()
     seed(config=config)
-    for job in ("extract_products", "clean_products"):
+    jobs = ("extract_products", "clean_products") + (("prepare_training",) if with_training else ())
+    for job in jobs:
         console.rule(f"{job} --ds {ds}")
         code = run(job, ds, master)
         if code:
             console.print(f"[red]{job} failed with exit code {code}[/]")
             raise typer.Exit(code)
+    if with_training:
+        train(model="textcnn", ds=ds, config=config)
+        train(model="svm", ds=ds, config=config)
     catalog = Catalog.from_settings(_settings(config))
     console.rule("outputs")
     for name, path in (("raw snapshot", catalog.raw_products),
                        ("scoring set", catalog.scoring_set),
                        ("training set", catalog.training_set),
-                       ("quarantine", catalog.quarantine)):
+                       ("quarantine", catalog.quarantine), ("prepared", catalog.prepared)):
         console.print(f"{name:>13}: {catalog.partition(path, ds)}")
+    console.print(f"{'models':>13}: {catalog.models} (<model>/<version>/)")
     console.print(f"{'reports':>13}: {catalog.run_dir(ds)} (Data Docs under gx/uncommitted/)")
 
 
@@ -164,15 +172,24 @@ def train(
         "--np", help="Horovod ranks (default: training.num_proc).")] = None,
     launcher: Annotated[str, typer.Option(help="local (horovod.run, Gloo) or spark "
                                           "(horovod.spark.run).")] = "local",
+    job_file: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        help="Only write the training job as JSON, for `horovodrun -np N python -m "
+             "hscode.training.hvd_train FILE`.")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Train a model on a date's prepared data (run prepare_training first); save the artifact."""
-    from hscode.catalog import parse_ds
-    from hscode.training.train import ALL_MODELS
+    from hscode.catalog import Catalog, parse_ds
+    from hscode.training.artifacts import new_version
+    from hscode.training.train import ALL_MODELS, train_job_for
     from hscode.training.train import train as run
 
     settings = _settings(config)
     ds = parse_ds(ds or _today()).isoformat()
+    if job_file is not None:
+        out = Catalog.from_settings(settings).models / model / new_version()
+        job_file.write_text(train_job_for(settings, ds, model, out).to_json())
+        console.print(f"wrote {job_file}; artifact will be {out}")
+        return
     models = ALL_MODELS if model == "all" else (model,)
     if launcher == "spark":
         from hscode.spark import build_spark
