@@ -68,6 +68,15 @@ class Catalog:
         """Best hyper-parameters found by the search, one JSON per model."""
         return self.root / "models" / "search"
 
+    @property
+    def registry(self) -> Path:
+        """The model registry (versions, ``champion`` alias, decisions)."""
+        return self.root / "registry"
+
+    def selection_dir(self, ds: str) -> Path:
+        """Cross-validation folds, statistics and report of one selection run."""
+        return self.root / "selection" / f"ds={parse_ds(ds).isoformat()}"
+
     def partition(self, dataset: Path, ds: str) -> Path:
         """Folder of one run date inside a partitioned dataset."""
         return dataset / f"ds={parse_ds(ds).isoformat()}"

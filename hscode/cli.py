@@ -240,6 +240,35 @@ def search(
 
 
 @app.command()
+def select(
+    ds: DsOpt = "",
+    folds: Annotated[Optional[int], typer.Option(  # noqa: UP045
+        help="k of the k-fold CV (default: selection.folds = 37).")] = None,
+    models: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        help="Comma-separated networks (default: selection.models).")] = None,
+    runner: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        help="local or spark (folds as Spark tasks).")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Cross-validate the networks, test per code, promote the champion, write the report."""
+    from hscode.catalog import parse_ds
+    from hscode.selection.select import select_models
+
+    settings = _settings(config)
+    ds = parse_ds(ds or _today()).isoformat()
+    if (runner or settings.selection.runner) == "spark":
+        from hscode.spark import build_spark
+
+        build_spark(settings, None, "hscode-select")
+    with console.status("selecting") as status:
+        summary = select_models(settings, ds, folds, models.split(",") if models else None,
+                                runner, progress=lambda m: status.update(f"select: {m}"))
+    for key in ("champion", "promoted", "registry_version", "cv_mean_fbeta", "cv_wall_seconds",
+                "codes_significant", "holdout_hs6", "holdout_hs4", "holdout_hs2", "report"):
+        console.print(f"{key:>18}: {summary[key]}")
+
+
+@app.command()
 def doctor(
     horovod: Annotated[bool, typer.Option(help="Also train on 2 Horovod ranks (~20 s).")] = True,
 ) -> None:

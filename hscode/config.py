@@ -102,6 +102,17 @@ class TrainingSettings(_Section):
         return list(self.trusted_assurance_levels)
 
 
+class SelectionSettings(_Section):
+    """Cross-validated model selection (the paper: 37 folds, F-beta with beta = 1.2)."""
+
+    folds: int = Field(37, ge=2)
+    epochs: int = Field(3, ge=1)  # per fold
+    alpha: float = Field(0.05, gt=0, lt=1)
+    beta: float = Field(1.2, gt=0)
+    models: tuple[str, ...] = ("dnn", "lstm", "textcnn")
+    runner: Literal["local", "spark"] = "local"
+
+
 class CleaningSettings(_Section):
     """Text cleaning and quarantine rules (see hscode/clean.py)."""
 
@@ -127,6 +138,7 @@ class Settings(_Section):
     spark: SparkSettings = SparkSettings()
     training: TrainingSettings = TrainingSettings()
     cleaning: CleaningSettings = CleaningSettings()
+    selection: SelectionSettings = SelectionSettings()
     quality: QualitySettings = QualitySettings()
 
     @property

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from hscode.cli import app
 
 runner = CliRunner()
-COMMANDS = ["config", "seed", "tables", "doctor", "submit", "demo"]
+COMMANDS = ["config", "seed", "tables", "doctor", "submit", "demo", "train", "search", "select"]
 
 
 @pytest.mark.unit

@@ -74,13 +74,14 @@ def test_horovod_two_ranks_take_part_and_end_identical(prepared: Path, tmp_path:
     assert json.loads((out / "metrics.json").read_text())["hs6_accuracy"] > 0.5
 
 
+@pytest.mark.parametrize("model", ["dnn", "lstm"])
 def test_one_process_without_launcher_and_saved_model_scores_raw_text(
-    prepared: Path, tmp_path: Path
+    prepared: Path, tmp_path: Path, model: str
 ) -> None:
     import numpy as np
     import tensorflow as tf
 
-    job = _job(prepared, tmp_path / "m1", model="dnn", epochs=3)
+    job = _job(prepared, tmp_path / "m1", model=model, epochs=3)
     (result,) = launch(job, num_proc=1)
     assert result["size"] == 1 and result["metrics"]["rows"] > 0
     model = tf.keras.models.load_model(Path(job.out_dir) / "model.keras", safe_mode=True)
@@ -144,3 +145,32 @@ def test_train_entry_point_writes_versioned_artifacts(prepared: Path, tmp_path: 
     assert json.loads((svm.artifact / "lineage.json").read_text())["data_snapshot"].startswith(DS)
     with pytest.raises(ValueError, match="unknown model"):
         train(settings, DS, "bert")
+
+
+def test_select_cross_validates_promotes_and_reports(prepared: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from hscode.catalog import Catalog
+    from hscode.selection.registry import Registry
+    from hscode.selection.select import select_models
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path)
+    settings = settings.model_copy(update={
+        "selection": settings.selection.model_copy(update={"epochs": 1}),
+        "training": settings.training.model_copy(update={
+            "epochs": 2, "sequence_length": 48, "max_tokens": 5000, "num_proc": 1})})
+    catalog = Catalog.from_settings(settings)
+    shutil.copytree(prepared, catalog.partition(catalog.prepared, DS))
+    summary = select_models(settings, DS, folds=3, models=["dnn", "textcnn"])
+    assert summary["champion"] in {"dnn", "textcnn"} and summary["promoted"]
+    folds = list((catalog.selection_dir(DS) / "k3" / "folds").glob("*/fold_*.json"))
+    assert len(folds) == 6
+    html = Path(summary["report"]).read_text()
+    assert "data:image/png;base64" in html and "Per-code tests" in html
+    assert Registry(catalog.registry).alias("champion")["model"] == summary["champion"]
+    # resume: finished folds are reused, not retrained
+    stamps = {f: f.stat().st_mtime_ns for f in folds}
+    again = select_models(settings, DS, folds=3, models=["dnn", "textcnn"])
+    assert {f: f.stat().st_mtime_ns for f in folds} == stamps
+    assert again["registry_version"] == summary["registry_version"]

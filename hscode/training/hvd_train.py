@@ -44,6 +44,8 @@ class TrainJob:
     validation_fraction: float = 0.05
     subwords: int = 3  # smallest character n-gram added to each word; 0 = words only
     subwords_max: int = 3  # largest character n-gram
+    save_artifact: bool = True  # False for cross-validation folds
+    return_predictions: bool = False  # rank 0 returns test-split predictions
     lineage: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
@@ -123,7 +125,7 @@ def train_worker(job: TrainJob) -> dict[str, Any]:
     if len(x_val):
         callbacks.append(tf.keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=job.patience, restore_best_weights=True))
-    if rank == 0:  # Horovod: only rank 0 writes checkpoints and logs
+    if rank == 0 and job.save_artifact:  # Horovod: only rank 0 writes checkpoints and logs
         out_dir.mkdir(parents=True, exist_ok=True)
         callbacks.append(tf.keras.callbacks.ModelCheckpoint(
             str(out_dir / "checkpoints" / "epoch-{epoch:02d}.weights.h5"),
@@ -144,6 +146,11 @@ def train_worker(job: TrainJob) -> dict[str, Any]:
         metrics = classification_metrics(list(data.test["hs6"]), pred,
                                          top_k_codes(probs, data.labels))
         metrics.update(ranks=size, epochs_run=len(history.get("loss", [])))
+        result["metrics"] = metrics
+        if job.return_predictions:
+            result["predictions"] = pred
+        if not job.save_artifact:
+            return result
         # the saved model takes raw model text: vectoriser + network
         text_in = tf.keras.Input(shape=(1,), dtype=tf.string, name="text")
         text = tf.squeeze(text_in, axis=1)
@@ -160,7 +167,6 @@ def train_worker(job: TrainJob) -> dict[str, Any]:
                        lineage={**job.lineage, "ds": job.ds, "ranks": size,
                                 "data_snapshot": snapshot_id(job.ds, data.train, data.test),
                                 "prepared_dir": job.prepared_dir})
-        result["metrics"] = metrics
     return result
 
 

@@ -1,0 +1,1 @@
+"""Model selection: k-fold cross-validation, per-code statistics, registry, report."""

@@ -1,0 +1,125 @@
+"""Per-code statistics over cross-validation fold metrics (the paper's A/B selection).
+
+Input: one row per (model, fold, code) with ``fbeta`` (beta = 1.2), ``precision``, ``recall``.
+For each code, the models' fold F-beta values are compared:
+
+1. assumptions: Shapiro-Wilk per model (normality) and Levene across models (equal
+   variances), each at ``alpha``;
+2. if both hold, a one-way ANOVA (``scipy.stats.f_oneway``); otherwise the rank-based
+   Kruskal-Wallis H test (``scipy.stats.kruskal``), which needs neither;
+3. p-values are corrected across codes with Benjamini-Hochberg
+   (``scipy.stats.false_discovery_control``); a code's difference is significant when its
+   adjusted p-value is below ``alpha``;
+4. where significant, Tukey's HSD (``scipy.stats.tukey_hsd``) says which pairs differ.
+
+The recommended model of a code is the one with the highest mean F-beta; when the
+difference is not significant, the overall champion is recommended (no evidence to switch).
+The overall champion has the highest mean F-beta over all codes and folds.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+BETA = 1.2
+
+
+@dataclass(frozen=True)
+class CodeTest:
+    """The test of one code."""
+
+    code: str
+    test: str  # anova, kruskal, or none (too little variation / data)
+    statistic: float
+    p_value: float
+    normal: bool
+    equal_variance: bool
+
+
+def run_code_test(groups: dict[str, np.ndarray], alpha: float = 0.05) -> tuple[str, float, float,
+                                                                          bool, bool]:
+    """Choose and run the test for one code's per-model fold values."""
+    from scipy import stats
+
+    values = list(groups.values())
+    if len(values) < 2 or any(len(v) < 3 for v in values):
+        return "none", float("nan"), 1.0, False, False
+    pooled = np.concatenate(values)
+    if np.allclose(pooled, pooled[0]):
+        return "none", 0.0, 1.0, True, True
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        normal = all(np.ptp(v) == 0 or stats.shapiro(v).pvalue >= alpha for v in values)
+        equal_var = stats.levene(*values).pvalue >= alpha
+        if normal and equal_var:
+            res = stats.f_oneway(*values)
+            return "anova", float(res.statistic), float(res.pvalue), normal, equal_var
+        res = stats.kruskal(*values)
+    return "kruskal", float(res.statistic), float(res.pvalue), normal, equal_var
+
+
+def compare_models(folds: pd.DataFrame, alpha: float = 0.05) -> tuple[pd.DataFrame, str]:
+    """Per-code comparison table and the overall champion.
+
+    Args:
+        folds: Columns ``model, fold, code, fbeta`` (plus anything else).
+        alpha: Significance level for assumptions and the corrected tests.
+
+    Returns:
+        ``(table, champion)``; the table has one row per code with the means per model,
+        the test used, its statistic, raw and BH-adjusted p-values, ``significant``,
+        ``recommended`` and the Tukey pairs that differ.
+    """
+    from scipy import stats
+
+    models = sorted(folds["model"].unique())
+    means = folds.groupby("model")["fbeta"].mean()
+    champion = str(means.idxmax())
+    rows = []
+    for code, g in folds.groupby("code", sort=True):
+        groups = {m: g.loc[g["model"] == m].sort_values("fold")["fbeta"].to_numpy(float)
+                  for m in models}
+        test, stat, p, normal, equal_var = run_code_test(groups, alpha)
+        row = {"code": code, "test": test, "statistic": stat, "p_value": p,
+               "normal": normal, "equal_variance": equal_var}
+        row.update({f"mean_{m}": float(np.mean(v)) if len(v) else float("nan")
+                    for m, v in groups.items()})
+        row["best"] = max(models, key=lambda m: row[f"mean_{m}"])
+        row["_groups"] = groups
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table, champion
+    table["p_adjusted"] = stats.false_discovery_control(table["p_value"].clip(0, 1).to_numpy())
+    table["significant"] = table["p_adjusted"] < alpha
+    table["recommended"] = np.where(table["significant"], table["best"], champion)
+    table["tukey_pairs"] = [
+        _tukey_pairs(r["_groups"], alpha) if r["significant"] else "" for _, r in table.iterrows()]
+    return table.drop(columns="_groups"), champion
+
+
+def _tukey_pairs(groups: dict[str, np.ndarray], alpha: float) -> str:
+    from scipy import stats
+
+    names = list(groups)
+    res = stats.tukey_hsd(*groups.values())
+    pairs = [f"{names[i]}>{names[j]}" if groups[names[i]].mean() > groups[names[j]].mean()
+             else f"{names[j]}>{names[i]}"
+             for i in range(len(names)) for j in range(i + 1, len(names))
+             if res.pvalue[i, j] < alpha]
+    return ", ".join(pairs)
+
+
+def fbeta_per_code(y_true: list[str], y_pred: list[str], codes: list[str],
+                   beta: float = BETA) -> pd.DataFrame:
+    """Precision, recall and F-beta for each code (zero where undefined)."""
+    from sklearn.metrics import precision_recall_fscore_support
+
+    p, r, f, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=codes, beta=beta, average=None, zero_division=0)
+    return pd.DataFrame({"code": codes, "precision": p, "recall": r, "fbeta": f,
+                         "support": support})
