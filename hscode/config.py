@@ -86,6 +86,7 @@ class TrainingSettings(_Section):
     trusted_assurance_levels: tuple[int, ...] = (3, 4)
     upsample_threshold: float = Field(0.01, ge=0, le=1)
     upsample_target: Literal["mean", "median"] = "median"
+    upsample_method: Literal["duplicate", "smote"] = "duplicate"
     epochs: int = Field(10, ge=1)
     batch_size: int = Field(64, ge=1)
     max_tokens: int = Field(30000, ge=100)

@@ -39,7 +39,9 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     kept, excluded = filter_min_rows(training, t.min_rows_per_code)
     split = grouped_stratified_split(kept, t.test_size, t.seed).cache()
     train, test = split.where("split = 'train'"), split.where("split = 'test'")
-    train_up = upsample(train, t.seed, t.upsample_threshold, t.upsample_target)
+    # SMOTE works on vectorised features at fit time (baseline); here only duplication
+    threshold = t.upsample_threshold if t.upsample_method == "duplicate" else 0.0
+    train_up = upsample(train, t.seed, threshold, t.upsample_target)
     rows_in, n_kept = training.count(), kept.count()
     n_excluded = excluded.agg(F.coalesce(F.sum("rows"), F.lit(0))).first()[0]
     n_train, n_test = train.count(), test.count()

@@ -79,3 +79,12 @@ def test_upsample_mean_target_and_determinism(spark) -> None:  # noqa: ANN001
     a = upsample(df, seed=3, threshold=0.05, target="mean")
     assert a.where("hs6 = '300000'").count() == pytest.approx(1000 / 3, abs=15)
     assertDataFrameEqual(a, upsample(df, seed=3, threshold=0.05, target="mean"))
+
+
+def test_minority_targets_match_the_spark_upsampling_rule() -> None:
+    from hscode.training.prepare import minority_targets, target_share
+
+    counts = {"a": 700, "b": 200, "c": 60, "d": 30, "e": 7, "f": 3}
+    assert target_share([0.2, 0.1, 0.4], "median") == 0.2
+    assert target_share([0.2, 0.1, 0.6], "mean") == pytest.approx(0.3)
+    assert minority_targets(counts, 0.05, "median") == {"d": 45, "e": 45, "f": 45}

@@ -174,3 +174,22 @@ def test_select_cross_validates_promotes_and_reports(prepared: Path, tmp_path: P
     again = select_models(settings, DS, folds=3, models=["dnn", "textcnn"])
     assert {f: f.stat().st_mtime_ns for f in folds} == stamps
     assert again["registry_version"] == summary["registry_version"]
+
+
+def test_svm_with_smote_synthesises_minority_rows(prepared: Path) -> None:
+    from hscode.training.baseline import build_baseline
+    from hscode.training.data import load_prepared
+    from hscode.training.prepare import minority_targets
+
+    data = load_prepared(prepared)
+    counts = data.train["hs6"].value_counts().to_dict()
+    targets = minority_targets(counts, 0.2, "mean")
+    assert targets
+    pipe = build_baseline(smote_targets=targets)
+    features = pipe.named_steps["tfidf"].fit_transform(data.train["text"])
+    _, y = pipe.named_steps["smote"].fit_resample(features, data.train["hs6"])
+    after = y.value_counts().to_dict()
+    for code, n in counts.items():
+        assert after[code] == targets.get(code, n)
+    pipe.fit(data.train["text"], data.train["hs6"])
+    assert pipe.score(data.test["text"], data.test["hs6"]) > 0.5

@@ -9,8 +9,13 @@ import numpy as np
 import pandas as pd
 
 
-def build_baseline(seed: int = 42) -> Any:  # noqa: ANN401 - a sklearn Pipeline
-    """The pipeline: word and character TF-IDF features side by side, a linear SVM."""
+def build_baseline(seed: int = 42, smote_targets: dict[str, int] | None = None
+                   ) -> Any:  # noqa: ANN401 - a sklearn Pipeline
+    """The pipeline: word and character TF-IDF features side by side, a linear SVM.
+
+    With ``smote_targets`` (rows per minority code), SMOTE (imbalanced-learn) synthesises
+    minority rows in the TF-IDF space before the SVM, instead of duplicating rows.
+    """
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.pipeline import FeatureUnion, Pipeline
     from sklearn.svm import LinearSVC
@@ -21,13 +26,21 @@ def build_baseline(seed: int = 42) -> Any:  # noqa: ANN401 - a sklearn Pipeline
         ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True,
                                  min_df=2)),
     ])
-    return Pipeline([("tfidf", features), ("svm", LinearSVC(C=1.0, random_state=seed))])
+    svm = LinearSVC(C=1.0, random_state=seed)
+    if smote_targets:
+        from imblearn.over_sampling import SMOTE
+        from imblearn.pipeline import Pipeline as ImbPipeline
+
+        smote = SMOTE(sampling_strategy=smote_targets, k_neighbors=3, random_state=seed)
+        return ImbPipeline([("tfidf", features), ("smote", smote), ("svm", svm)])
+    return Pipeline([("tfidf", features), ("svm", svm)])
 
 
-def fit_predict(train: pd.DataFrame, test: pd.DataFrame, seed: int = 42
+def fit_predict(train: pd.DataFrame, test: pd.DataFrame, seed: int = 42,
+                smote_targets: dict[str, int] | None = None
                 ) -> tuple[Any, list[str], list[list[str]]]:  # noqa: ANN401
     """Fit on ``train`` (text, hs6); return the model, test predictions and top-3 codes."""
-    model = build_baseline(seed).fit(train["text"], train["hs6"])
+    model = build_baseline(seed, smote_targets).fit(train["text"], train["hs6"])
     if not len(test):
         return model, [], []
     scores = model.decision_function(test["text"])

@@ -49,6 +49,26 @@ def grouped_stratified_split(df: DataFrame, test_size: float, seed: int,
     return df.join(groups.select(group, "split"), group, "left")
 
 
+def target_share(shares: list[float], target: Literal["mean", "median"]) -> float:
+    """The class share minorities are raised toward: mean or median of the class shares."""
+    if not shares:
+        return 0.0
+    if target == "mean":
+        return sum(shares) / len(shares)
+    ordered = sorted(shares)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def minority_targets(counts: dict[str, int], threshold: float,
+                     target: Literal["mean", "median"]) -> dict[str, int]:
+    """Rows each minority class is raised to (classes under ``threshold`` share and below
+    the target); other classes are absent from the result."""
+    total = sum(counts.values())
+    goal = target_share([n / total for n in counts.values()], target) * total
+    return {c: int(round(goal)) for c, n in counts.items() if n / total < threshold and goal > n}
+
+
 def upsample(df: DataFrame, seed: int, threshold: float = 0.01,
              target: Literal["mean", "median"] = "median", label: str = "hs6",
              key: str = "product_id") -> DataFrame:
@@ -67,14 +87,7 @@ def upsample(df: DataFrame, seed: int, threshold: float = 0.01,
     shares = [r["_n"] / total for r in counts.collect()]
     if not shares:
         return df.withColumn("copy", F.lit(0))
-    if target == "mean":
-        target_share = sum(shares) / len(shares)
-    else:
-        ordered = sorted(shares)
-        mid = len(ordered) // 2
-        target_share = (ordered[mid] if len(ordered) % 2 else
-                        (ordered[mid - 1] + ordered[mid]) / 2)
-    goal = F.lit(target_share * total)
+    goal = F.lit(target_share(shares, target) * total)
     factor = F.when((F.col("_n") / total < threshold) & (goal > F.col("_n")),
                     goal / F.col("_n")).otherwise(F.lit(1.0))
     df = df.join(F.broadcast(counts), label).withColumn("_f", factor)

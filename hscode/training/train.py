@@ -78,11 +78,19 @@ def _train_baseline(settings: Settings, ds: str, out_dir: Path) -> TrainOutcome:
     catalog = Catalog.from_settings(settings)
     prepared = catalog.partition(catalog.prepared, ds)
     data = load_prepared(prepared)
-    model, pred, top3 = fit_predict(data.train, data.test, settings.training.seed)
+    t = settings.training
+    targets = None
+    if t.upsample_method == "smote":
+        from hscode.training.prepare import minority_targets
+
+        targets = minority_targets(data.train["hs6"].value_counts().to_dict(),
+                                   t.upsample_threshold, t.upsample_target)
+    model, pred, top3 = fit_predict(data.train, data.test, t.seed, targets)
     metrics = classification_metrics(list(data.test["hs6"]), pred, top3)
     save_baseline(model, out_dir)
     write_metadata(out_dir, labels=[str(c) for c in model.classes_],
-                   params={"model": "svm", "features": "tfidf word1-2 + char_wb2-5", "C": 1.0},
+                   params={"model": "svm", "features": "tfidf word1-2 + char_wb2-5", "C": 1.0,
+                           "upsample_method": t.upsample_method},
                    metrics=metrics, history={},
                    lineage={"ds": ds, "prepared_dir": str(prepared),
                             "data_snapshot": snapshot_id(ds, data.train, data.test)})
