@@ -143,6 +143,20 @@ def test_train_entry_point_writes_versioned_artifacts(prepared: Path, tmp_path: 
     assert (svm.artifact / "model.joblib").is_file()
     assert svm.artifact.parent == catalog.models / "svm"
     assert json.loads((svm.artifact / "lineage.json").read_text())["data_snapshot"].startswith(DS)
+    # the saved baseline loads through the shared predictor and reproduces its test metrics
+    import numpy as np
+
+    from hscode.predictor import load_predictor
+    from hscode.training.data import load_prepared
+
+    test = load_prepared(prepared).test
+    predictor = load_predictor(svm.artifact)
+    probs = predictor.predict_proba(list(test["text"]))
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0)
+    accuracy = float(np.mean(np.array(predictor.predict(list(test["text"]))) == test["hs6"]))
+    assert accuracy == pytest.approx(svm.metrics["hs6_accuracy"])
+    with pytest.raises(FileNotFoundError):
+        load_predictor(prepared)
     with pytest.raises(ValueError, match="unknown model"):
         train(settings, DS, "bert")
 
