@@ -222,19 +222,19 @@ def search(
     config: ConfigOpt = None,
 ) -> None:
     """Bayesian (TPE) hyper-parameter search; the best parameters are reused by `train`."""
+    from dataclasses import replace
+
     from hscode.catalog import Catalog, parse_ds
     from hscode.training.search import run_search
+    from hscode.training.train import train_job_for
 
     settings = _settings(config)
-    t = settings.training
     catalog = Catalog.from_settings(settings)
     ds = parse_ds(ds or _today()).isoformat()
-    result = run_search(model, catalog.partition(catalog.prepared, ds),
-                        catalog.search / f"{model}.json", trials or t.search_trials,
-                        t.search_epochs, t.seed, max_layers, batch_size=t.batch_size,
-                        max_tokens=t.max_tokens, sequence_length=t.sequence_length,
-                        subwords=t.subwords, subwords_max=t.subwords,
-                        validation_fraction=t.validation_fraction, patience=t.patience)
+    template = replace(train_job_for(settings, ds, model, catalog.search / "unused"),
+                       epochs=settings.training.search_epochs)
+    result = run_search(template, catalog.search / f"{model}.json",
+                        trials or settings.training.search_trials, max_layers)
     console.print(f"best validation accuracy {result['value']:.4f}: {result['params']}")
     console.print(f"saved: {catalog.search / f'{model}.json'}")
 

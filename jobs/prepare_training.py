@@ -43,7 +43,8 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     threshold = t.upsample_threshold if t.upsample_method == "duplicate" else 0.0
     train_up = upsample(train, t.seed, threshold, t.upsample_target)
     rows_in, n_kept = training.count(), kept.count()
-    n_excluded = excluded.agg(F.coalesce(F.sum("rows"), F.lit(0))).first()[0]
+    excluded_codes = {r["hs6"]: r["rows"] for r in excluded.collect()}
+    n_excluded = sum(excluded_codes.values())
     n_train, n_test = train.count(), test.count()
     if rows_in != n_kept + n_excluded or n_kept != n_train + n_test:
         raise AccountingError(f"training={rows_in} kept={n_kept} excluded={n_excluded} "
@@ -63,8 +64,8 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     counts.to_csv(report / "class_counts.csv", index=False)
     summary = {
         "ds": args.ds, "training_rows": rows_in, "codes_kept": int(len(counts)),
-        "codes_excluded": excluded.count(), "rows_excluded": int(n_excluded),
-        "excluded_codes": {r["hs6"]: r["rows"] for r in excluded.collect()},
+        "codes_excluded": len(excluded_codes), "rows_excluded": n_excluded,
+        "excluded_codes": excluded_codes,
         "train_rows": n_train, "test_rows": n_test,
         "train_rows_upsampled": int(counts["rows_after"].sum()),
         "codes_upsampled": int((counts["rows_after"] > counts["rows_before"]).sum()),

@@ -6,6 +6,7 @@ import hashlib
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -99,9 +100,10 @@ def test_one_process_without_launcher_and_saved_model_scores_raw_text(
 def test_search_saves_best_parameters_and_training_reuses_them(prepared: Path, tmp_path: Path
                                                                ) -> None:
     out = tmp_path / "search" / "dnn.json"
-    result = run_search("dnn", prepared, out, trials=2, epochs=1, seed=1, max_layers=2,
-                        batch_size=64, sequence_length=48, max_tokens=5000,
-                        validation_fraction=0.1)
+    template = replace(_job(prepared, tmp_path / "unused", model="dnn", epochs=1),
+                       batch_size=64, seed=1)
+    result = run_search(template, out, trials=2, max_layers=2)
+    assert not (tmp_path / "unused").exists()  # trials save no artifact
     assert len(result["trials"]) == 2
     saved = json.loads(out.read_text())
     p = best_params("dnn", out.parent)

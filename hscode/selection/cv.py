@@ -66,7 +66,6 @@ def write_fold_data(pool: pd.DataFrame, folds: pd.Series, root: Path) -> list[Pa
 
 def run_fold(task: FoldTask) -> dict[str, Any]:
     """Train and evaluate one fold (single process); store and return its result."""
-    from hscode.training.data import load_prepared
     from hscode.training.hvd_train import TrainJob, train_worker
 
     out = Path(task.result_file)
@@ -77,8 +76,7 @@ def run_fold(task: FoldTask) -> dict[str, Any]:
         job = replace(template, model=task.model, prepared_dir=task.fold_dir, out_dir=tmp,
                       save_artifact=False, return_predictions=True)
         res = train_worker(job)
-    data = load_prepared(Path(task.fold_dir))
-    truth = list(data.test["hs6"])
+    truth = res["truth"]
     codes = sorted(set(truth))
     per_code = fbeta_per_code(truth, res["predictions"], codes, task.beta)
     result = {"model": task.model, "fold": task.fold, "accuracy": res["metrics"]["accuracy"],

@@ -148,7 +148,7 @@ def train_worker(job: TrainJob) -> dict[str, Any]:
         metrics.update(ranks=size, epochs_run=len(history.get("loss", [])))
         result["metrics"] = metrics
         if job.return_predictions:
-            result["predictions"] = pred
+            result["truth"], result["predictions"] = list(data.test["hs6"]), pred
         if not job.save_artifact:
             return result
         # the saved model takes raw model text: vectoriser + network

@@ -11,9 +11,12 @@ import json
 import tempfile
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hscode.models import ModelParams, default_params
+
+if TYPE_CHECKING:
+    from hscode.training.hvd_train import TrainJob
 
 # The paper's ranges: dropout 0.1-0.75, embedding 11-87, 1-15 layers, shrinking neurons.
 RANGES = {"dropout": (0.1, 0.75), "embedding_dim": (11, 87), "layers": (1, 15),
@@ -38,23 +41,32 @@ def suggest(trial: Any, model: str, max_layers: int = 15) -> ModelParams:  # noq
     )
 
 
-def run_search(model: str, prepared_dir: Path, out_file: Path, trials: int, epochs: int,
-               seed: int, max_layers: int = 15, **job_kwargs: Any) -> dict[str, Any]:  # noqa: ANN401
-    """Run the search and save ``{"params": ..., "value": ..., "trials": [...]}``."""
+def run_search(template: TrainJob, out_file: Path, trials: int, max_layers: int = 15
+               ) -> dict[str, Any]:
+    """Run the search and save ``{"params": ..., "value": ..., "trials": [...]}``.
+
+    Args:
+        template: The training job each trial starts from (model, data, epochs, seed, ...);
+            a trial replaces its parameters and saves no artifact.
+        out_file: Where the best parameters are written.
+        trials: The trial budget.
+        max_layers: Cap on the number of layers (the paper's range goes to 15).
+    """
     import optuna
 
-    from hscode.training.hvd_train import TrainJob, train_worker
+    from hscode.training.hvd_train import train_worker
+
+    model = template.model
 
     def objective(trial: Any) -> float:  # noqa: ANN401
         params = suggest(trial, model, max_layers)
         with tempfile.TemporaryDirectory() as tmp:
-            job = TrainJob(model=model, prepared_dir=str(prepared_dir), out_dir=tmp,
-                           params=params.to_dict(), epochs=epochs, seed=seed, **job_kwargs)
+            job = replace(template, params=params.to_dict(), out_dir=tmp, save_artifact=False)
             history = train_worker(job)["history"]
         return max(history.get("val_accuracy", history.get("accuracy", [0.0])))
 
     study = optuna.create_study(direction="maximize",
-                                sampler=optuna.samplers.TPESampler(seed=seed))
+                                sampler=optuna.samplers.TPESampler(seed=template.seed))
     study.optimize(objective, n_trials=trials)
     best = suggest(optuna.trial.FixedTrial(study.best_params), model, max_layers)
     result = {"model": model, "params": best.to_dict(), "value": study.best_value,
