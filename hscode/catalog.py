@@ -59,6 +59,11 @@ class Catalog:
         return self.root / "training" / "prepared"
 
     @property
+    def predictions(self) -> Path:
+        """Scored catalog per run date, staged before it is published to the warehouse."""
+        return self.root / "scoring" / "predictions"
+
+    @property
     def models(self) -> Path:
         """Model artifacts: ``<model>/<version>/``."""
         return self.root / "models"

@@ -152,6 +152,7 @@ def demo(
     if with_training:
         train(model="textcnn", ds=ds, config=config)
         train(model="svm", ds=ds, config=config)
+        score(ds=ds, config=config, master=master)
     catalog = Catalog.from_settings(_settings(config))
     console.rule("outputs")
     for name, path in (("raw snapshot", catalog.raw_products),
@@ -161,6 +162,44 @@ def demo(
         console.print(f"{name:>13}: {catalog.partition(path, ds)}")
     console.print(f"{'models':>13}: {catalog.models} (<model>/<version>/)")
     console.print(f"{'reports':>13}: {catalog.run_dir(ds)} (Data Docs under gx/uncommitted/)")
+    if with_training:
+        settings = _settings(config)
+        console.print(f"{'predictions':>13}: warehouse {settings.warehouse_url}, tables "
+                      "hs_predictions, hs_unscorable, hs_scoring_runs, hs_drift; view "
+                      "hs_review_queue")
+
+
+@app.command()
+def score(
+    ds: DsOpt = "",
+    model_version: Annotated[Optional[int], typer.Option(  # noqa: UP045
+        help="Registry version to score with (default: the champion).")] = None,
+    config: ConfigOpt = None,
+    master: Annotated[str, typer.Option(help="Spark master.")] = "local[*]",
+) -> None:
+    """Score a date's cleaned catalog, publish it to the warehouse, check drift."""
+    from hscode.catalog import Catalog, parse_ds
+    from hscode.submit import submit as run
+
+    ds = parse_ds(ds or _today()).isoformat()
+    extra = ["--model-version", str(model_version)] if model_version is not None else []
+    for job, args in (("score_catalog", extra), ("publish_predictions", []),
+                      ("check_drift", [])):
+        console.rule(f"{job} --ds {ds}")
+        code = run(job, ds, master, args)
+        if code:
+            console.print(f"[red]{job} failed with exit code {code}[/]")
+            raise typer.Exit(code)
+    run_dir = Catalog.from_settings(_settings(config)).run_dir(ds)
+    published = json.loads((run_dir / "publish_predictions.json").read_text())
+    drift = json.loads((run_dir / "drift.json").read_text())
+    t = published["review_threshold"]
+    console.print(f"published {published['predicted_rows']} predictions + "
+                  f"{published['unscorable_rows']} unscorable = {published['catalog_rows']} "
+                  f"catalog rows; review threshold {t['value']:.3f} (hold-out precision "
+                  f"{t['precision']}, coverage {t['coverage']:.1%}); review queue "
+                  f"{published['review_queue_rows']} rows; drift breached: "
+                  f"{drift['breached'] or 'none'}")
 
 
 @app.command()

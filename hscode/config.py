@@ -129,6 +129,25 @@ class QualitySettings(_Section):
     min_rows: int = Field(1, ge=0)
 
 
+class ScoringSettings(_Section):
+    """Nightly scoring of the catalog (see hscode/scoring/)."""
+
+    model_version: int | None = None  # registry version to score with; None = champion
+    review_precision: float = Field(0.97, gt=0, le=1)  # auto-accepted rows must be this precise
+    review_threshold: float | None = Field(None, ge=0, le=1)  # fixed threshold; None = derive
+    low_confidence: float = Field(0.5, ge=0, le=1)  # under it (and under review): band "low"
+    batch_rows: int = Field(10000, ge=100)  # rows per Arrow batch handed to the model
+    partitions_per_core: int = Field(2, ge=1)
+
+
+class DriftSettings(_Section):
+    """Drift of each night's predictions vs. the training data (hs_drift)."""
+
+    code_psi_threshold: float = Field(0.25, gt=0)  # PSI over predicted codes
+    confidence_psi_threshold: float = Field(0.25, gt=0)  # PSI over confidence (10 bins)
+    code_kl_threshold: float = Field(0.5, gt=0)  # KL(predicted || training) in nats
+
+
 class Settings(_Section):
     """The whole configuration of one run."""
 
@@ -141,6 +160,8 @@ class Settings(_Section):
     cleaning: CleaningSettings = CleaningSettings()
     selection: SelectionSettings = SelectionSettings()
     quality: QualitySettings = QualitySettings()
+    scoring: ScoringSettings = ScoringSettings()
+    drift: DriftSettings = DriftSettings()
 
     @property
     def home(self) -> Path:

@@ -7,7 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-JOBS = ("extract_products", "clean_products", "prepare_training")
+JOBS = ("extract_products", "clean_products", "prepare_training", "score_catalog",
+        "publish_predictions", "check_drift")
 JOBS_DIR = Path(__file__).resolve().parents[1] / "jobs"
 
 
@@ -25,8 +26,13 @@ def spark_submit_command(job: str, ds: str, master: str, extra: list[str] | None
             str(JOBS_DIR / f"{job}.py"), "--ds", ds]
 
 
-def submit(job: str, ds: str, master: str = "local[*]") -> int:
-    """Run the job in a child spark-submit; return its exit code (output streams through)."""
+def submit(job: str, ds: str, master: str = "local[*]", job_args: list[str] | None = None
+           ) -> int:
+    """Run the job in a child spark-submit; return its exit code (output streams through).
+
+    ``job_args`` go to the job after ``--ds`` (e.g. ``["--model-version", "3"]``).
+    """
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable,
            "PYSPARK_DRIVER_PYTHON": sys.executable}
-    return subprocess.run(spark_submit_command(job, ds, master), env=env, check=False).returncode
+    cmd = spark_submit_command(job, ds, master) + list(job_args or [])
+    return subprocess.run(cmd, env=env, check=False).returncode

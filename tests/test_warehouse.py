@@ -100,3 +100,79 @@ def test_strings_that_look_like_null_markers_survive(warehouse_url: str) -> None
         wh.ensure_schema([EVENTS])
         wh.replace_table(EVENTS, _rows(D1, [f"p{i}" for i in range(len(words))], words))
         assert wh.read_table(EVENTS).column("text").to_pylist() == words
+
+
+EVENTS_LOG = Table(
+    name="test_events_log",
+    columns=(Column("ds", "date", nullable=False), Column("note", "text", nullable=False)),
+    primary_key=("ds",),
+    partition_by="ds",
+)
+
+
+def test_several_tables_replace_one_date_together_or_not_at_all(warehouse_url: str) -> None:
+    log1 = pa.table({"ds": pa.array([D1], pa.date32()), "note": ["first"]})
+    with open_warehouse(warehouse_url) as wh:
+        wh.ensure_schema([EVENTS, EVENTS_LOG])
+        assert wh.replace_partitions(D1, {EVENTS: _rows(D1, ["a", "b"]), EVENTS_LOG: log1}) == \
+            {"test_events": 2, "test_events_log": 1}
+        bad_log = pa.table({"ds": pa.array([D1, D1], pa.date32()), "note": ["x", "y"]})  # dup key
+        with pytest.raises(Exception):  # noqa: B017 - driver-specific integrity error
+            wh.replace_partitions(D1, {EVENTS: _rows(D1, ["new"]), EVENTS_LOG: bad_log})
+        assert _ids(wh, D1) == ["a", "b"]  # the first table's step was rolled back too
+        assert wh.execute('SELECT note FROM "test_events_log"') == [("first",)]
+
+
+_KILL_BETWEEN_DELETE_AND_INSERT = """
+import datetime as dt, os, sys
+import pyarrow as pa
+from hscode.warehouse import open_warehouse
+from tests.test_warehouse import EVENTS, _rows
+
+class Cursor:
+    def __init__(self, cur): self.cur = cur
+    def __enter__(self): self.cur.__enter__(); return self
+    def __exit__(self, *a): return self.cur.__exit__(*a)
+    def __getattr__(self, name): return getattr(self.cur, name)
+    def execute(self, sql, *a, **k):
+        out = self.cur.execute(sql, *a, **k)
+        if sql.startswith("DELETE"):
+            print("deleted, now dying", flush=True); os._exit(9)
+        return out
+
+class Con:
+    def __init__(self, con): self.con = con
+    def __getattr__(self, name): return getattr(self.con, name)
+    def cursor(self, *a, **k): return Cursor(self.con.cursor(*a, **k))
+    def execute(self, sql, *a, **k):
+        out = self.con.execute(sql, *a, **k)
+        if sql.startswith("DELETE"):
+            print("deleted, now dying", flush=True); os._exit(9)
+        return out
+
+wh = open_warehouse(sys.argv[1])
+wh._con = Con(wh._con)
+wh.replace_partition(EVENTS, dt.date(2026, 11, 1), _rows(dt.date(2026, 11, 1), ["new1", "new2"]))
+print("not reached")
+"""
+
+
+def test_publish_killed_between_delete_and_insert_keeps_the_previous_rows(
+    warehouse_url: str,
+) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    with open_warehouse(warehouse_url) as wh:
+        wh.ensure_schema([EVENTS])
+        wh.replace_partition(EVENTS, D1, _rows(D1, ["a", "b"]))
+    proc = subprocess.run([sys.executable, "-c", _KILL_BETWEEN_DELETE_AND_INSERT, warehouse_url],
+                          capture_output=True, text=True, cwd=REPO, timeout=120, check=False)
+    assert proc.returncode == 9, proc.stderr[-2000:]
+    assert "deleted, now dying" in proc.stdout and "not reached" not in proc.stdout
+    with open_warehouse(warehouse_url) as wh:
+        assert _ids(wh, D1) == ["a", "b"]
+        wh.replace_partition(EVENTS, D1, _rows(D1, ["new1"]))  # a rerun repairs the date
+        assert _ids(wh, D1) == ["new1"]

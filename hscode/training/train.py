@@ -51,6 +51,7 @@ def train(settings: Settings, ds: str, model: str, num_proc: int | None = None,
         ValueError: for an unknown model.
         RuntimeError: when the Horovod ranks did not end with identical weights.
     """
+    from hscode.scoring.reference import write_reference
     from hscode.training.artifacts import new_version
 
     if model not in ALL_MODELS:
@@ -66,10 +67,12 @@ def train(settings: Settings, ds: str, model: str, num_proc: int | None = None,
     if len({r["weights_sha256"] for r in ranks}) != 1:
         raise RuntimeError(f"Horovod ranks diverged: {[r['weights_sha256'] for r in ranks]}")
     metrics = next(r["metrics"] for r in ranks if r["rank"] == 0)
+    write_reference(out_dir, Path(job.prepared_dir))
     return TrainOutcome(model=model, artifact=out_dir, metrics=metrics, ranks=ranks)
 
 
 def _train_baseline(settings: Settings, ds: str, out_dir: Path) -> TrainOutcome:
+    from hscode.scoring.reference import write_reference
     from hscode.training.artifacts import snapshot_id, write_metadata
     from hscode.training.baseline import fit_predict, save_baseline
     from hscode.training.data import load_prepared
@@ -94,4 +97,5 @@ def _train_baseline(settings: Settings, ds: str, out_dir: Path) -> TrainOutcome:
                    metrics=metrics, history={},
                    lineage={"ds": ds, "prepared_dir": str(prepared),
                             "data_snapshot": snapshot_id(ds, data.train, data.test)})
+    write_reference(out_dir, prepared)
     return TrainOutcome(model="svm", artifact=out_dir, metrics=metrics, ranks=[])

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import pyarrow as pa
 
-from hscode.warehouse.schema import ALL_TABLES, Table, ident
+from hscode.warehouse.schema import ALL_TABLES, ALL_VIEWS, Table, View, ident
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -62,35 +62,60 @@ class Warehouse(abc.ABC):
         """Run a query and return its result as an Arrow table (bulk path)."""
 
     @abc.abstractmethod
-    def _replace(self, table: Table, data: pa.Table, where: str, params: Sequence[Any]) -> None:
-        """Delete ``where`` and bulk-insert ``data`` in one transaction."""
+    def _replace_many(self, steps: Sequence[tuple[Table, pa.Table, str, Sequence[Any]]]
+                      ) -> None:
+        """For each ``(table, data, where, params)``: delete ``where`` and bulk-insert
+        ``data``; all steps in one transaction (all or nothing)."""
 
-    def ensure_schema(self, tables: Iterable[Table] = ALL_TABLES) -> None:
-        """Create the tables that do not exist yet."""
+    def ensure_schema(self, tables: Iterable[Table] = ALL_TABLES,
+                      views: Iterable[View] | None = None) -> None:
+        """Create the tables that do not exist yet, then (re)create the views.
+
+        ``views`` defaults to every view when ``tables`` is every table, else none.
+        """
         for table in tables:
             self.execute(table.ddl(self.dialect))
+        for view in (ALL_VIEWS if tables is ALL_TABLES else ()) if views is None else views:
+            self.execute(view.ddl())
 
     def replace_table(self, table: Table, data: pa.Table) -> int:
         """Replace all rows of ``table`` with ``data`` atomically; return the row count."""
         conformed = table.conform(data)
-        self._replace(table, conformed, "TRUE", ())
+        self._replace_many([(table, conformed, "TRUE", ())])
         return conformed.num_rows
 
-    def replace_partition(self, table: Table, value: Any, data: pa.Table) -> int:
+    def replace_partition(self, table: Table, value: Any, data: pa.Table) -> int:  # noqa: ANN401
         """Replace the rows of one partition (``table.partition_by = value``) atomically.
 
         Raises:
             ValueError: when the table is not partitioned or ``data`` holds other partitions.
         """
-        if table.partition_by is None:
-            raise ValueError(f"{table.name} is not partitioned")
-        conformed = table.conform(data)
-        col = conformed.column(table.partition_by)
-        if conformed.num_rows and (col.null_count or len(col.unique()) != 1
-                                   or col.unique()[0].as_py() != value):
-            raise ValueError(f"{table.name}: data holds rows outside partition {value!r}")
-        self._replace(table, conformed, f"{ident(table.partition_by)} = {self._param}", (value,))
-        return conformed.num_rows
+        return self.replace_partitions(value, {table: data})[table.name]
+
+    def replace_partitions(self, value: Any, data: dict[Table, pa.Table]  # noqa: ANN401
+                           ) -> dict[str, int]:
+        """Replace partition ``value`` of several tables in ONE transaction.
+
+        Readers see either every table's old rows for that partition or every table's new
+        rows; a failure anywhere (a bad row, a lost connection, a killed process) leaves all
+        of them as they were.
+
+        Raises:
+            ValueError: when a table is not partitioned or its data holds other partitions.
+        """
+        steps = []
+        for table, rows in data.items():
+            if table.partition_by is None:
+                raise ValueError(f"{table.name} is not partitioned")
+            conformed = table.conform(rows)
+            col = conformed.column(table.partition_by)
+            if conformed.num_rows and (col.null_count or len(col.unique()) != 1
+                                       or col.unique()[0].as_py() != value):
+                raise ValueError(f"{table.name}: data holds rows outside partition {value!r}")
+            steps.append((table, conformed,
+                          f"{ident(table.partition_by)} = {self._param}", (value,)))
+        self._replace_many(steps)
+        return {t.name: d.num_rows for t, d, _, _ in steps}
 
     def read_table(self, table: Table) -> pa.Table:
         """All rows of ``table``, ordered by its primary key when it has one."""

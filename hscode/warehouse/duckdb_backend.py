@@ -47,18 +47,22 @@ class DuckDBWarehouse(Warehouse):
     def read_arrow(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
         return self._con.sql(sql, params=list(params) or None).to_arrow_table()
 
-    def _replace(self, table: Table, data: pa.Table, where: str, params: Sequence[Any]) -> None:
-        view = f"_hscode_src_{next(_views)}"
-        cols, name = idents(table.column_names), ident(table.name)
-        self._con.register(view, data)
+    def _replace_many(self, steps: Sequence[tuple[Table, pa.Table, str, Sequence[Any]]]
+                      ) -> None:
+        views = [f"_hscode_src_{next(_views)}" for _ in steps]
+        for view, (_, data, _, _) in zip(views, steps, strict=True):
+            self._con.register(view, data)
         try:
             self._con.execute("BEGIN TRANSACTION")
             try:
-                self._con.execute(f"DELETE FROM {name} WHERE {where}", list(params))
-                self._con.execute(f"INSERT INTO {name} ({cols}) SELECT {cols} FROM {view}")
+                for view, (table, _, where, params) in zip(views, steps, strict=True):
+                    cols, name = idents(table.column_names), ident(table.name)
+                    self._con.execute(f"DELETE FROM {name} WHERE {where}", list(params))
+                    self._con.execute(f"INSERT INTO {name} ({cols}) SELECT {cols} FROM {view}")
                 self._con.execute("COMMIT")
             except BaseException:
                 self._con.execute("ROLLBACK")
                 raise
         finally:
-            self._con.unregister(view)
+            for view in views:
+                self._con.unregister(view)

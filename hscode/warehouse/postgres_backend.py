@@ -72,14 +72,16 @@ class PostgresWarehouse(Warehouse):
             parse_options=pacsv.ParseOptions(newlines_in_values=True),
         ).cast(schema)
 
-    def _replace(self, table: Table, data: pa.Table, where: str, params: Sequence[Any]) -> None:
-        buf = io.BytesIO()
-        # Arrow quotes every string and leaves nulls unquoted-empty, matching COPY's CSV rules.
-        pacsv.write_csv(data, buf, write_options=pacsv.WriteOptions(include_header=False))
-        payload = buf.getbuffer()
-        cols, name = idents(table.column_names), ident(table.name)
+    def _replace_many(self, steps: Sequence[tuple[Table, pa.Table, str, Sequence[Any]]]
+                      ) -> None:
         with self._con.transaction(), self._con.cursor() as cur:
-            cur.execute(f"DELETE FROM {name} WHERE {where}", list(params) or None)
-            with cur.copy(f"COPY {name} ({cols}) FROM STDIN (FORMAT csv)") as copy:
-                for start in range(0, len(payload), _COPY_CHUNK):
-                    copy.write(payload[start : start + _COPY_CHUNK])
+            for table, data, where, params in steps:
+                buf = io.BytesIO()
+                # Arrow quotes every string and leaves nulls unquoted-empty (COPY's CSV rules)
+                pacsv.write_csv(data, buf, write_options=pacsv.WriteOptions(include_header=False))
+                payload = buf.getbuffer()
+                cols, name = idents(table.column_names), ident(table.name)
+                cur.execute(f"DELETE FROM {name} WHERE {where}", list(params) or None)
+                with cur.copy(f"COPY {name} ({cols}) FROM STDIN (FORMAT csv)") as copy:
+                    for start in range(0, len(payload), _COPY_CHUNK):
+                        copy.write(payload[start : start + _COPY_CHUNK])

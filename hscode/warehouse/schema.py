@@ -24,6 +24,9 @@ _TYPES: dict[str, tuple[str, str, pa.DataType]] = {
     "timestamp": ("TIMESTAMP", "TIMESTAMP", pa.timestamp("us")),
 }
 
+_SPARK_TYPES = {"text": "string", "int": "int", "bigint": "bigint", "double": "double",
+                "bool": "boolean", "date": "date", "timestamp": "timestamp"}
+
 
 def check_identifier(name: str) -> str:
     """Return ``name`` if it is a safe lower-case SQL identifier, else raise ``ValueError``."""
@@ -98,6 +101,10 @@ class Table:
             parts.append(f"PRIMARY KEY ({idents(self.primary_key)})")
         return f"CREATE TABLE IF NOT EXISTS {ident(self.name)} (\n  " + ",\n  ".join(parts) + "\n)"
 
+    def spark_ddl(self) -> str:
+        """The columns as a Spark DDL schema string (``name type, ...``)."""
+        return ", ".join(f"{c.name} {_SPARK_TYPES[c.type]}" for c in self.columns)
+
     def select_sql(self) -> str:
         """``SELECT`` of all columns in declared order, sorted by the primary key."""
         order = idents(self.primary_key) if self.primary_key else "1"
@@ -160,5 +167,107 @@ SEED_REJECTS = Table(
     ),
 )
 
-ALL_TABLES: tuple[Table, ...] = (PRODUCT_MASTER, HS_NOMENCLATURE, HS_SECTIONS, SEED_REJECTS)
+HS_PREDICTIONS = Table(
+    name="hs_predictions",
+    description="Nightly predicted HS codes, one row per scored product and run date.",
+    columns=(
+        Column("ds", "date", nullable=False),
+        Column("product_id", "text", nullable=False),
+        Column("predicted_hs6", "text", nullable=False),
+        Column("probability", "double", nullable=False),
+        Column("predicted_hs4", "text", nullable=False),
+        Column("predicted_hs2", "text", nullable=False),
+        Column("top2_hs6", "text"),
+        Column("top2_probability", "double"),
+        Column("top3_hs6", "text"),
+        Column("top3_probability", "double"),
+        Column("confidence_band", "text", nullable=False),
+        Column("needs_review", "bool", nullable=False),
+        Column("assigned_hs_code", "text"),
+        Column("assigned_hs6", "text"),
+        Column("agrees_with_assigned", "bool"),
+        Column("review_reason", "text"),
+        Column("model_name", "text", nullable=False),
+        Column("model_version", "text", nullable=False),
+    ),
+    primary_key=("ds", "product_id"),
+    partition_by="ds",
+)
+
+HS_UNSCORABLE = Table(
+    name="hs_unscorable",
+    description="Catalog products of a run date that could not be scored, with the reason.",
+    columns=(
+        Column("ds", "date", nullable=False),
+        Column("product_id", "text"),
+        Column("reason", "text", nullable=False),
+        Column("raw_text", "text"),
+    ),
+    partition_by="ds",
+)
+
+HS_SCORING_RUNS = Table(
+    name="hs_scoring_runs",
+    description="One row per published run date: model, counts, review threshold.",
+    columns=(
+        Column("ds", "date", nullable=False),
+        Column("model_name", "text", nullable=False),
+        Column("model_version", "text", nullable=False),
+        Column("catalog_rows", "bigint", nullable=False),
+        Column("predicted_rows", "bigint", nullable=False),
+        Column("unscorable_rows", "bigint", nullable=False),
+        Column("review_rows", "bigint", nullable=False),
+        Column("disagreeing_rows", "bigint", nullable=False),
+        Column("review_threshold", "double", nullable=False),
+        Column("holdout_precision", "double"),
+        Column("holdout_coverage", "double"),
+        Column("published_at", "timestamp", nullable=False),
+    ),
+    primary_key=("ds",),
+    partition_by="ds",
+)
+
+HS_DRIFT = Table(
+    name="hs_drift",
+    description="Per run date: drift of predicted codes and confidence vs. the training data.",
+    columns=(
+        Column("ds", "date", nullable=False),
+        Column("metric", "text", nullable=False),
+        Column("value", "double", nullable=False),
+        Column("threshold", "double", nullable=False),
+        Column("breached", "bool", nullable=False),
+        Column("model_version", "text", nullable=False),
+    ),
+    primary_key=("ds", "metric"),
+    partition_by="ds",
+)
+
+ALL_TABLES: tuple[Table, ...] = (PRODUCT_MASTER, HS_NOMENCLATURE, HS_SECTIONS, SEED_REJECTS,
+                                 HS_PREDICTIONS, HS_UNSCORABLE, HS_SCORING_RUNS, HS_DRIFT)
 TABLES: dict[str, Table] = {t.name: t for t in ALL_TABLES}
+
+
+@dataclass(frozen=True)
+class View:
+    """A view over the tables; ``sql`` is fixed here (no text from data or users)."""
+
+    name: str
+    sql: str
+    description: str = ""
+
+    def ddl(self) -> str:
+        """``CREATE OR REPLACE VIEW`` (same syntax on DuckDB and PostgreSQL)."""
+        return f"CREATE OR REPLACE VIEW {ident(self.name)} AS {self.sql}"
+
+
+HS_REVIEW_QUEUE = View(
+    name="hs_review_queue",
+    description="Predictions a person should look at: under the review threshold or "
+                "disputing the assigned code (with the predicted code's description).",
+    sql=(f"SELECT p.*, n.{ident('description')} AS predicted_description "
+         f"FROM {ident(HS_PREDICTIONS.name)} p LEFT JOIN {ident(HS_NOMENCLATURE.name)} n "
+         f"ON n.{ident('code')} = p.{ident('predicted_hs6')} "
+         f"WHERE p.{ident('needs_review')} OR p.{ident('agrees_with_assigned')} = FALSE"),
+)
+
+ALL_VIEWS: tuple[View, ...] = (HS_REVIEW_QUEUE,)

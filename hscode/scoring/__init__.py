@@ -1,0 +1,1 @@
+"""Nightly scoring: resolve the model, score the catalog, review threshold, drift, publish."""

@@ -1,0 +1,139 @@
+"""Scoring the catalog: one model load per executor, Arrow batches through ``mapInPandas``.
+
+:func:`score_batch` is the whole rule for one batch (pure pandas, tested directly);
+:func:`score_catalog` runs it over a Spark DataFrame of the cleaned scoring set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from hscode.warehouse.schema import HS_PREDICTIONS
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+    from hscode.predictor import Predictor
+
+
+
+@dataclass(frozen=True)
+class ScoringSpec:
+    """Everything an executor needs to score (small, picklable)."""
+
+    artifact: str
+    model_name: str
+    model_version: str
+    allowed_codes: tuple[str, ...]  # HS6 codes of the nomenclature
+    review_threshold: float
+    low_confidence: float
+    batch_rows: int = 10000
+
+
+_PREDICTORS: dict[str, Predictor] = {}
+
+
+def cached_predictor(artifact: str) -> Predictor:
+    """Load the model once per Python worker (Spark reuses workers across tasks)."""
+    from pathlib import Path
+
+    from hscode.predictor import load_predictor
+
+    if artifact not in _PREDICTORS:
+        _PREDICTORS[artifact] = load_predictor(Path(artifact))
+    return _PREDICTORS[artifact]
+
+
+def allowed_mask(labels: Sequence[str], allowed: Sequence[str]) -> np.ndarray:
+    """True for the model's labels that exist in the nomenclature."""
+    known = set(allowed)
+    return np.array([label in known for label in labels], dtype=bool)
+
+
+def top_k(probs: np.ndarray, labels: Sequence[str], mask: np.ndarray, k: int = 3
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """Top ``k`` codes and probabilities per row among allowed labels (renormalised).
+
+    Labels outside the nomenclature get probability 0, so they are never predicted; the
+    remaining probabilities are rescaled to sum to 1.
+    """
+    p = np.where(mask[None, :], probs, 0.0)
+    total = p.sum(axis=1, keepdims=True)
+    p = np.divide(p, total, out=np.zeros_like(p), where=total > 0)
+    k = min(k, int(mask.sum()))
+    idx = np.argsort(-p, axis=1, kind="stable")[:, :k]
+    codes = np.asarray(labels, dtype=object)[idx]
+    return codes, np.take_along_axis(p, idx, axis=1)
+
+
+def confidence_band(prob: np.ndarray, threshold: float, low: float) -> np.ndarray:
+    """``high`` (auto-accepted, >= threshold), ``medium``, or ``low`` (< ``low``)."""
+    return np.where(prob >= threshold, "high", np.where(prob >= min(low, threshold),
+                                                        "medium", "low"))
+
+
+def score_batch(batch: pd.DataFrame, probs: np.ndarray, labels: Sequence[str],
+                spec: ScoringSpec, mask: np.ndarray) -> pd.DataFrame:
+    """Prediction rows for ``batch`` (columns ``ds, product_id, hs_code, hs6``) given the
+    model's ``probs`` for its texts."""
+    codes, top = top_k(probs, labels, mask)
+    n = len(batch)
+
+    def col(j: int, arr: np.ndarray) -> Any:  # noqa: ANN401
+        return arr[:, j] if arr.shape[1] > j else np.full(n, None)
+
+    best = codes[:, 0].astype(str)
+    prob = top[:, 0].astype(float)
+    needs_review = prob < spec.review_threshold
+    assigned = batch["hs6"].astype(object).where(batch["hs6"].notna(), None)
+    agrees = pd.Series(best == assigned.to_numpy(), dtype="boolean")
+    agrees[assigned.isna().to_numpy()] = pd.NA
+    disagrees = (agrees == False).fillna(False).to_numpy()  # noqa: E712 - nullable boolean
+    reason = np.where(needs_review & disagrees, "low_confidence+disagrees",
+                      np.where(needs_review, "low_confidence",
+                               np.where(disagrees, "disagrees", None)))
+    return pd.DataFrame({
+        "ds": batch["ds"].to_numpy(), "product_id": batch["product_id"].to_numpy(),
+        "predicted_hs6": best, "probability": prob,
+        "predicted_hs4": [c[:4] for c in best], "predicted_hs2": [c[:2] for c in best],
+        "top2_hs6": col(1, codes), "top2_probability": col(1, top),
+        "top3_hs6": col(2, codes), "top3_probability": col(2, top),
+        "confidence_band": confidence_band(prob, spec.review_threshold, spec.low_confidence),
+        "needs_review": needs_review, "assigned_hs_code": batch["hs_code"].to_numpy(),
+        "assigned_hs6": assigned.to_numpy(), "agrees_with_assigned": agrees,
+        "review_reason": reason, "model_name": spec.model_name,
+        "model_version": spec.model_version,
+    })
+
+
+def score_partitions(batches: Iterator[pd.DataFrame], spec: ScoringSpec
+                     ) -> Iterator[pd.DataFrame]:
+    """The ``mapInPandas`` function: runs on the executors."""
+    predictor = cached_predictor(spec.artifact)  # once per worker, reused by later tasks
+    mask = allowed_mask(predictor.labels, spec.allowed_codes)
+    if not mask.any():
+        raise ValueError("none of the model's codes is in the nomenclature")
+    for batch in batches:
+        if len(batch):
+            probs = predictor.predict_proba(batch["text"].tolist(), batch_size=1024)
+            yield score_batch(batch, probs, predictor.labels, spec, mask)
+
+
+def score_catalog(scoring: DataFrame, spec: ScoringSpec, partitions: int) -> DataFrame:
+    """Predictions for every row of the cleaned scoring set.
+
+    Args:
+        scoring: The scoring set (``ds, product_id, text, hs_code, hs6``).
+        spec: Model, allowed codes and review threshold.
+        partitions: Number of scoring tasks (spread over the executors' cores).
+    """
+    spark = scoring.sparkSession
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(spec.batch_rows))
+    cols = scoring.select("ds", "product_id", "text", "hs_code", "hs6")
+    return cols.repartition(partitions).mapInPandas(
+        lambda it: score_partitions(it, spec), schema=HS_PREDICTIONS.spark_ddl())

@@ -1,0 +1,112 @@
+"""Publish job: gate the staged predictions of ``ds`` and replace that date in the warehouse.
+
+    spark-submit jobs/publish_predictions.py --ds 2026-11-01 [--validate-only]
+
+``hs_predictions``, ``hs_unscorable`` and ``hs_scoring_runs`` get their ``ds`` partition
+replaced in ONE transaction (DuckDB or PostgreSQL): a rerun leaves exactly one set of rows,
+readers never see half a date, a failure leaves the previous rows. Before that, the
+``predictions`` suite must pass and every catalog row must be a prediction or unscorable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from argparse import Namespace
+from typing import Any
+
+from hscode.catalog import Catalog, parse_ds
+from hscode.config import Settings
+from hscode.jobrun import AccountingError, job_parser, resolve_master, run_job, write_summary
+
+
+def run(args: Namespace, settings: Settings) -> dict[str, Any]:
+    import pyarrow as pa
+    from pyspark.sql import functions as F
+
+    from hscode.extract import read_partition
+    from hscode.quality import gate
+    from hscode.spark import build_spark
+    from hscode.warehouse import warehouse_from_settings
+    from hscode.warehouse.schema import (
+        HS_NOMENCLATURE,
+        HS_PREDICTIONS,
+        HS_SCORING_RUNS,
+        HS_UNSCORABLE,
+    )
+
+    catalog = Catalog.from_settings(settings)
+    score_file = catalog.run_dir(args.ds) / "score_catalog.json"
+    if not score_file.is_file():
+        raise FileNotFoundError(f"{score_file} missing: run score_catalog for {args.ds} first")
+    scored = json.loads(score_file.read_text(encoding="utf-8"))
+    spark = build_spark(settings, resolve_master(args.master, settings), "hscode-publish")
+    # extract
+    predictions = read_partition(spark, catalog.predictions, args.ds)
+    unscorable = read_partition(spark, catalog.quarantine, args.ds).where(
+        F.col("scope") == "catalog").select("ds", "product_id", "reason", "raw_text")
+    catalog_rows = read_partition(spark, catalog.raw_products, args.ds).count()
+    with warehouse_from_settings(settings) as wh:
+        nomenclature = wh.read_table(HS_NOMENCLATURE).to_pandas()
+    hs6 = sorted(nomenclature.loc[nomenclature["level"] == 6, "code"])
+    # validate
+    n_pred, n_unscorable = predictions.count(), unscorable.count()
+    if catalog_rows != n_pred + n_unscorable:
+        raise AccountingError(f"catalog {catalog_rows} != predictions {n_pred} + unscorable "
+                              f"{n_unscorable} for ds={args.ds}")
+    result = gate(predictions, catalog.suite_file("predictions"), catalog.run_dir(args.ds),
+                  {"rows": scored["scoring_rows"], "hs6_codes": hs6})
+    counts = predictions.agg(
+        F.sum(F.col("needs_review").cast("int")).alias("review"),
+        F.sum((F.col("needs_review") | (F.col("agrees_with_assigned") == F.lit(False)))
+              .cast("int")).alias("queue"),
+        F.sum((F.col("agrees_with_assigned") == F.lit(False)).cast("int")).alias("disagree"),
+    ).first()
+    summary: dict[str, Any] = {
+        "ds": args.ds, "catalog_rows": catalog_rows, "predicted_rows": n_pred,
+        "unscorable_rows": n_unscorable, "needs_review": int(counts["review"] or 0),
+        "disagrees_with_assigned": int(counts["disagree"] or 0),
+        "review_queue_rows": int(counts["queue"] or 0),
+        "model": scored["model"], "review_threshold": scored["review_threshold"],
+        "data_docs": str(result.docs_index), "published": False,
+    }
+    if args.validate_only:
+        return summary
+    # load: one transaction for the three tables
+    threshold = scored["review_threshold"]
+    run_row = pa.Table.from_pylist([{
+        "ds": parse_ds(args.ds), "model_name": scored["model"]["name"],
+        "model_version": scored["model"]["version"], "catalog_rows": catalog_rows,
+        "predicted_rows": n_pred, "unscorable_rows": n_unscorable,
+        "review_rows": summary["needs_review"],
+        "disagreeing_rows": summary["disagrees_with_assigned"],
+        "review_threshold": threshold["value"], "holdout_precision": threshold["precision"],
+        "holdout_coverage": threshold["coverage"],
+        "published_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
+    }], schema=HS_SCORING_RUNS.arrow_schema)
+    with warehouse_from_settings(settings) as wh:
+        wh.ensure_schema()
+        written = wh.replace_partitions(parse_ds(args.ds), {
+            HS_PREDICTIONS: predictions.toArrow(),
+            HS_UNSCORABLE: unscorable.toArrow(),
+            HS_SCORING_RUNS: run_row,
+        })
+    summary.update(published=True, written=written)
+    write_summary(catalog, args.ds, "publish_predictions", summary)
+    return summary
+
+
+def parser() -> Any:  # noqa: ANN401 - argparse.ArgumentParser
+    p = job_parser(__doc__.splitlines()[0])
+    p.add_argument("--validate-only", action="store_true",
+                   help="run the gate and the accounting, publish nothing")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_job(run, parser(), argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

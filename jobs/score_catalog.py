@@ -1,0 +1,79 @@
+"""Score job: cleaned scoring set ``ds`` -> predictions partition (staged, not yet published).
+
+    spark-submit jobs/score_catalog.py --ds 2026-11-01 [--model-version N] [--master M]
+
+The model is the registry's champion unless a version is pinned (backfills); it is loaded
+once per executor and fed Arrow batches. The review threshold comes from the model's
+hold-out (``scoring.review_precision``) unless ``scoring.review_threshold`` fixes it.
+"""
+
+from __future__ import annotations
+
+import sys
+from argparse import Namespace
+from dataclasses import asdict
+from typing import Any
+
+from hscode.catalog import Catalog
+from hscode.config import Settings
+from hscode.jobrun import AccountingError, job_parser, resolve_master, run_job, write_summary
+
+
+def run(args: Namespace, settings: Settings) -> dict[str, Any]:
+    from hscode.extract import read_partition, write_partition
+    from hscode.scoring.model_ref import resolve_model
+    from hscode.scoring.reference import load_reference, review_threshold
+    from hscode.scoring.score import ScoringSpec, score_catalog
+    from hscode.spark import build_spark
+    from hscode.warehouse import warehouse_from_settings
+    from hscode.warehouse.schema import HS_NOMENCLATURE
+
+    cfg = settings.scoring
+    catalog = Catalog.from_settings(settings)
+    model = resolve_model(catalog, args.model_version if args.model_version is not None
+                          else cfg.model_version)
+    threshold = review_threshold(load_reference(model.path), cfg.review_precision,
+                                 cfg.review_threshold)
+    with warehouse_from_settings(settings) as wh:
+        nomenclature = wh.read_table(HS_NOMENCLATURE).to_pandas()
+    hs6 = tuple(sorted(nomenclature.loc[nomenclature["level"] == 6, "code"]))
+    if not hs6:
+        raise ValueError("hs_nomenclature has no HS6 codes: run `hscode seed` first")
+    spark = build_spark(settings, resolve_master(args.master, settings), "hscode-score")
+    # extract
+    scoring = read_partition(spark, catalog.scoring_set, args.ds)
+    # transform
+    spec = ScoringSpec(artifact=str(model.path), model_name=model.name,
+                       model_version=model.version, allowed_codes=hs6,
+                       review_threshold=threshold.value, low_confidence=cfg.low_confidence,
+                       batch_rows=cfg.batch_rows)
+    partitions = spark.sparkContext.defaultParallelism * cfg.partitions_per_core
+    predictions = score_catalog(scoring, spec, partitions)
+    # load (staged Parquet; publish_predictions gates it and writes the warehouse)
+    write_partition(predictions, catalog.predictions)
+    written = read_partition(spark, catalog.predictions, args.ds)
+    rows_in, rows_out = scoring.count(), written.count()
+    if rows_in != rows_out:
+        raise AccountingError(f"scoring set {rows_in} rows, predictions {rows_out}")
+    summary = {"ds": args.ds, "scoring_rows": rows_in, "predicted_rows": rows_out,
+               "model": {"name": model.name, "version": model.version, "source": model.source,
+                         "artifact": str(model.path)},
+               "review_threshold": asdict(threshold), "partitions": partitions,
+               "output": str(catalog.partition(catalog.predictions, args.ds))}
+    write_summary(catalog, args.ds, "score_catalog", summary)
+    return summary
+
+
+def parser() -> Any:  # noqa: ANN401 - argparse.ArgumentParser
+    p = job_parser(__doc__.splitlines()[0])
+    p.add_argument("--model-version", type=int, default=None,
+                   help="registry version to score with (default: the champion)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_job(run, parser(), argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
