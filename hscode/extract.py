@@ -45,6 +45,7 @@ def read_partition(spark: SparkSession, dataset: Path, ds: str) -> DataFrame:
 
     if not (dataset / f"ds={ds}").is_dir():
         raise FileNotFoundError(f"no partition ds={ds} in {dataset}: run the upstream job first")
+    spark.catalog.refreshByPath(str(dataset))  # files may have changed since this session listed
     return spark.read.parquet(str(dataset)).where(F.col("ds") == F.lit(ds).cast("date"))
 
 

@@ -1,0 +1,230 @@
+"""Nightly scoring end to end on a slice of the real catalog: score, gate, publish, drift."""
+
+from __future__ import annotations
+
+import datetime as dt
+from argparse import Namespace
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from hscode.catalog import Catalog
+from hscode.config import Settings, load_settings
+from hscode.warehouse import open_warehouse, warehouse_from_settings
+from hscode.warehouse.schema import (
+    HS_DRIFT,
+    HS_PREDICTIONS,
+    HS_SCORING_RUNS,
+    HS_UNSCORABLE,
+    PRODUCT_MASTER,
+)
+from tests.conftest import SHARED_DATA
+
+pytestmark = pytest.mark.integration
+DS, DS2 = "2026-11-01", "2026-11-02"
+ROWS = 3000
+
+
+def _settings(home: Path, url: str = "duckdb:///warehouse.duckdb") -> Settings:
+    return load_settings(environ={
+        "HSCODE_PATHS__HOME": str(home), "HSCODE_PATHS__SOURCE_DIR": str(SHARED_DATA),
+        "HSCODE_WAREHOUSE__URL": url, "HSCODE_WAREHOUSE__CONNECT_RETRIES": "0",
+        "HSCODE_TRAINING__MIN_ROWS_PER_CODE": "5", "HSCODE_TRAINING__EPOCHS": "3",
+        "HSCODE_TRAINING__NUM_PROC": "1", "HSCODE_SPARK__LOG_LEVEL": "ERROR",
+    })
+
+
+def _args(ds: str, **extra: object) -> Namespace:
+    return Namespace(ds=ds, master=None, config=None, **extra)
+
+
+def _seed_slice(settings: Settings) -> None:
+    """The real reference data, with product_master cut to ROWS products + 2 without text."""
+    from hscode.seed import seed_warehouse
+
+    with warehouse_from_settings(settings) as wh:
+        seed_warehouse(settings, wh)
+        pm = wh.read_table(PRODUCT_MASTER).slice(0, ROWS)
+        blank = pa.table({c: pa.nulls(2, pm.schema.field(c).type) for c in pm.column_names})
+        blank = blank.set_column(0, "product_id", pa.array(["ZZ-EMPTY-1", "ZZ-EMPTY-2"]))
+        wh.replace_table(PRODUCT_MASTER, pa.concat_tables([pm, blank.cast(pm.schema)]))
+
+
+def _upstream(settings: Settings, ds: str) -> None:
+    from jobs import clean_products, extract_products
+
+    extract_products.run(_args(ds), settings)
+    clean_products.run(_args(ds), settings)
+
+
+def _score_and_publish(settings: Settings, ds: str, version: int | None = None) -> dict:
+    from jobs import check_drift, publish_predictions, score_catalog
+
+    scored = score_catalog.run(_args(ds, model_version=version), settings)
+    published = publish_predictions.run(_args(ds, validate_only=False), settings)
+    drift = check_drift.run(_args(ds), settings)
+    return {"score": scored, "publish": published, "drift": drift}
+
+
+@pytest.fixture(scope="module")
+def scored(spark, tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> dict:  # noqa: ANN001
+    from hscode.training.train import train
+    from jobs import prepare_training
+
+    home = tmp_path_factory.mktemp("scoring")
+    settings = _settings(home)
+    _seed_slice(settings)
+    _upstream(settings, DS)
+    prepare_training.run(_args(DS), settings)
+    model = train(settings, DS, "textcnn")
+    out = _score_and_publish(settings, DS)
+    return {"home": home, "settings": settings, "model": model, **out}
+
+
+def _table(settings: Settings, table) -> pa.Table:  # noqa: ANN001
+    with warehouse_from_settings(settings) as wh:
+        return wh.read_table(table)
+
+
+def test_scoring_fills_predictions_unscorable_and_review_queue(scored: dict) -> None:
+    settings = scored["settings"]
+    pred = _table(settings, HS_PREDICTIONS)
+    unscorable = _table(settings, HS_UNSCORABLE)
+    # every catalog row is a prediction or unscorable, with its reason
+    assert pred.num_rows + unscorable.num_rows == ROWS + 2
+    assert pred.num_rows == scored["score"]["scoring_rows"] == scored["publish"]["predicted_rows"]
+    assert sorted(unscorable.column("product_id").to_pylist()) == ["ZZ-EMPTY-1", "ZZ-EMPTY-2"]
+    assert set(unscorable.column("reason").to_pylist()) == {"empty_text"}
+    assert len(set(pred.column("product_id").to_pylist())) == pred.num_rows
+    # only nomenclature codes, probabilities in [0, 1] and ordered, HS4/HS2 prefixes
+    with warehouse_from_settings(settings) as wh:
+        codes = {r[0] for r in wh.execute("SELECT code FROM hs_nomenclature WHERE level = 6")}
+        queue = wh.execute("SELECT COUNT(*), SUM(CASE WHEN needs_review THEN 1 ELSE 0 END) "
+                           "FROM hs_review_queue")[0]
+        described = wh.execute("SELECT COUNT(*) FROM hs_review_queue "
+                               "WHERE predicted_description IS NULL")[0][0]
+    p = pred.to_pandas()
+    assert set(p["predicted_hs6"]) <= codes and set(p["top2_hs6"].dropna()) <= codes
+    assert p["probability"].between(0, 1).all()
+    assert (p["probability"] >= p["top2_probability"]).all()
+    assert (p["top2_probability"] >= p["top3_probability"]).all()
+    assert (p["predicted_hs4"] == p["predicted_hs6"].str[:4]).all()
+    assert (p["predicted_hs2"] == p["predicted_hs6"].str[:2]).all()
+    # review flag = under the hold-out threshold; the queue holds review + disagreeing rows
+    threshold = scored["score"]["review_threshold"]["value"]
+    assert (p["needs_review"] == (p["probability"] < threshold)).all()
+    assert ((p["confidence_band"] == "high") == ~p["needs_review"]).all()
+    disagree = p["agrees_with_assigned"].eq(False).fillna(False)
+    assert queue[0] == int((p["needs_review"] | disagree).sum()) > 0
+    assert queue[1] == int(p["needs_review"].sum())
+    assert described == 0
+    agree = p.dropna(subset=["assigned_hs6"])
+    assert (agree["agrees_with_assigned"] == (agree["predicted_hs6"] == agree["assigned_hs6"])).all()
+    assert p["assigned_hs6"].isna().sum() == p["agrees_with_assigned"].isna().sum()
+    # the model that scored: the newest artifact (no registry yet), recorded on every row
+    assert set(p["model_name"]) == {"textcnn"}
+    assert set(p["model_version"]) == {scored["model"].artifact.name}
+    run = _table(settings, HS_SCORING_RUNS).to_pylist()
+    assert len(run) == 1 and run[0]["predicted_rows"] == pred.num_rows
+    assert run[0]["review_threshold"] == pytest.approx(threshold)
+
+
+def test_drift_rows_and_run_marker(scored: dict) -> None:
+    drift = _table(scored["settings"], HS_DRIFT).to_pylist()
+    assert {r["metric"] for r in drift} == {"code_psi", "code_kl", "confidence_psi"}
+    assert all(r["value"] >= 0 for r in drift)
+    summary = scored["drift"]
+    assert summary["retrain_recommended"] == any(r["breached"] for r in drift)
+    assert (Catalog.from_settings(scored["settings"]).run_dir(DS) / "drift.json").is_file()
+
+
+def _without_publish_time(t: pa.Table) -> pa.Table:
+    return t.drop_columns(["published_at"]) if "published_at" in t.column_names else t
+
+
+def test_rerun_and_second_date_replace_exactly_their_partition(scored: dict) -> None:
+    settings = scored["settings"]
+    before = {t.name: _table(settings, t) for t in (HS_PREDICTIONS, HS_UNSCORABLE)}
+    _score_and_publish(settings, DS)  # rerun of the same date
+    for t in (HS_PREDICTIONS, HS_UNSCORABLE):
+        assert _table(settings, t).equals(before[t.name]), t.name
+    _upstream(settings, DS2)
+    _score_and_publish(settings, DS2)
+    pred = _table(settings, HS_PREDICTIONS)
+    per_day = pc.value_counts(pred.column("ds")).to_pylist()
+    assert {(d["values"], d["counts"]) for d in per_day} == {
+        (dt.date(2026, 11, 1), before["hs_predictions"].num_rows),
+        (dt.date(2026, 11, 2), before["hs_predictions"].num_rows)}
+    first = pred.filter(pc.equal(pred.column("ds"), pa.scalar(dt.date(2026, 11, 1))))
+    assert first.equals(before["hs_predictions"])
+    assert _table(settings, HS_SCORING_RUNS).num_rows == 2
+
+
+def test_bad_predictions_fail_the_gate_and_leave_the_warehouse_unchanged(scored: dict) -> None:
+    import pandas as pd
+
+    from hscode.quality import QualityGateError
+    from jobs import publish_predictions
+
+    settings = scored["settings"]
+    catalog = Catalog.from_settings(settings)
+    before = _table(settings, HS_PREDICTIONS)
+    part = catalog.partition(catalog.predictions, DS)
+    files = sorted(part.glob("*.parquet"))
+    good = pd.concat([pd.read_parquet(f) for f in files])
+    bad = good.copy()
+    bad.loc[bad.index[0], "probability"] = 1.5
+    bad.loc[bad.index[1], "predicted_hs6"] = "000000"  # not a subheading
+    for f in files:
+        f.unlink()
+    bad.to_parquet(part / "part-bad.parquet", index=False)
+    try:
+        with pytest.raises(QualityGateError) as err:
+            publish_predictions.run(_args(DS, validate_only=False), settings)
+        assert "probability" in str(err.value) and "predicted_hs6" in str(err.value)
+        assert _table(settings, HS_PREDICTIONS).equals(before)
+    finally:
+        (part / "part-bad.parquet").unlink()
+        good.to_parquet(part / "part-good.parquet", index=False)
+
+
+def test_same_publish_on_postgresql(scored: dict, pg_url: str) -> None:
+    from hscode.seed import seed_warehouse
+    from jobs import check_drift, publish_predictions
+
+    settings = scored["settings"]
+    pg = _settings(scored["home"], pg_url)
+    with open_warehouse(pg_url) as wh:
+        seed_warehouse(pg, wh)
+    for _ in range(2):  # a rerun leaves one set of rows
+        publish_predictions.run(_args(DS, validate_only=False), pg)
+    check_drift.run(_args(DS), pg)
+    with open_warehouse(pg_url) as wh:
+        got = wh.read_table(HS_PREDICTIONS)
+        n_queue = wh.execute("SELECT COUNT(*) FROM hs_review_queue WHERE ds = %s",
+                             [dt.date(2026, 11, 1)])[0][0]
+        drift_rows = wh.count(HS_DRIFT)
+    duck = _table(settings, HS_PREDICTIONS)
+    duck = duck.filter(pc.equal(duck.column("ds"), pa.scalar(dt.date(2026, 11, 1))))
+    assert got.num_rows == duck.num_rows
+    assert got.sort_by("product_id").equals(duck.sort_by("product_id"))
+    with warehouse_from_settings(settings) as wh:
+        assert n_queue == wh.execute("SELECT COUNT(*) FROM hs_review_queue WHERE ds = ?",
+                                     [dt.date(2026, 11, 1)])[0][0]
+    assert drift_rows == 3
+
+
+def test_pinning_an_unknown_model_version_is_a_clear_error(scored: dict, capsys) -> None:  # noqa: ANN001
+    import os
+
+    from jobs import score_catalog
+
+    os.environ["HSCODE_PATHS__HOME"] = str(scored["home"])
+    try:
+        code = score_catalog.main(["--ds", DS, "--model-version", "42"])
+    finally:
+        del os.environ["HSCODE_PATHS__HOME"]
+    assert code == 2
+    assert "model version 42 is not in the registry" in capsys.readouterr().err
