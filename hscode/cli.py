@@ -127,46 +127,113 @@ def submit(
         raise typer.Exit(code)
 
 
+DEMO_PROFILE = Path(__file__).with_name("demo.yaml")
+
+
+def _airflow_env(config: Path | None):  # noqa: ANN202
+    from hscode.local_airflow import airflow_env, ensure_metadata_db
+
+    settings = _settings(config)
+    env = airflow_env(settings, config)
+    ensure_metadata_db(env)
+    return settings, env
+
+
 @app.command()
 def demo(
     ds: DsOpt = "",
-    config: ConfigOpt = None,
-    master: Annotated[str, typer.Option(help="Spark master.")] = "local[*]",
-    with_training: Annotated[bool, typer.Option(
-        "--train/--no-train", help="Also prepare the training set and train Text-CNN "
-        "(Horovod) and the SVM baseline.")] = True,
+    config: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        "--config", "-c", exists=True, dir_okay=False,
+        help="YAML layered over the defaults (default: the demo profile hscode/demo.yaml: "
+             "3 epochs, 3 folds).")] = None,
+    backfill_days: Annotated[int, typer.Option(
+        help="Also re-score this many dates before --ds, as a backfill would.")] = 0,
 ) -> None:
-    """Seed the warehouse, extract, clean, prepare and train for one date; print the outputs."""
-    from hscode.catalog import Catalog, parse_ds
-    from hscode.submit import submit as run
+    """The whole pipeline through Airflow: seed, retrain DAG, nightly scoring DAG; print
+    where the predictions, review queue, Data Docs and report are."""
+    import datetime as dt
 
+    from hscode.catalog import Catalog, parse_ds
+    from hscode.local_airflow import dags_test
+
+    config = config or DEMO_PROFILE
     ds = parse_ds(ds or _today()).isoformat()
     seed(config=config)
-    jobs = ("extract_products", "clean_products") + (("prepare_training",) if with_training else ())
-    for job in jobs:
-        console.rule(f"{job} --ds {ds}")
-        code = run(job, ds, master)
-        if code:
-            console.print(f"[red]{job} failed with exit code {code}[/]")
-            raise typer.Exit(code)
-    if with_training:
-        train(model="textcnn", ds=ds, config=config)
-        train(model="svm", ds=ds, config=config)
-        score(ds=ds, config=config, master=master)
-    catalog = Catalog.from_settings(_settings(config))
+    settings, env = _airflow_env(config)
+    console.rule(f"hscode_retrain {ds}")
+    dags_test("hscode_retrain", ds, env)
+    day = dt.date.fromisoformat(ds)
+    dates = [(day - dt.timedelta(days=i)).isoformat() for i in range(backfill_days, -1, -1)]
+    for d in dates:
+        console.rule(f"hscode_nightly_scoring {d}")
+        dags_test("hscode_nightly_scoring", d, env)
+    catalog = Catalog.from_settings(settings)
     console.rule("outputs")
-    for name, path in (("raw snapshot", catalog.raw_products),
-                       ("scoring set", catalog.scoring_set),
-                       ("training set", catalog.training_set),
-                       ("quarantine", catalog.quarantine), ("prepared", catalog.prepared)):
-        console.print(f"{name:>13}: {catalog.partition(path, ds)}")
-    console.print(f"{'models':>13}: {catalog.models} (<model>/<version>/)")
-    console.print(f"{'reports':>13}: {catalog.run_dir(ds)} (Data Docs under gx/uncommitted/)")
-    if with_training:
-        settings = _settings(config)
-        console.print(f"{'predictions':>13}: warehouse {settings.warehouse_url}, tables "
-                      "hs_predictions, hs_unscorable, hs_scoring_runs, hs_drift; view "
-                      "hs_review_queue")
+    with _warehouse(settings) as wh:
+        per_day = wh.execute("SELECT CAST(ds AS VARCHAR), COUNT(*) FROM hs_predictions "
+                             "GROUP BY ds ORDER BY ds")
+        queue = dict(wh.execute("SELECT CAST(ds AS VARCHAR), COUNT(*) FROM hs_review_queue "
+                                "GROUP BY ds")).get(ds, 0)
+    selection = catalog.selection_dir(ds)
+    rows = [
+        ("warehouse", settings.warehouse_url),
+        ("hs_predictions", ", ".join(f"{d}: {n} rows" for d, n in per_day)),
+        ("hs_review_queue", f"{queue} rows for {ds} (view)"),
+        ("other tables", "hs_unscorable, hs_scoring_runs, hs_drift"),
+        ("Data Docs", str(catalog.run_dir(ds) / "gx/uncommitted/data_docs/local_site/index.html")),
+        ("selection report", str(selection / "report.html")),
+        ("registry", str(catalog.registry)),
+        ("Airflow", f"AIRFLOW_HOME={env['AIRFLOW_HOME']}; UI: `hscode airflow standalone` then "
+                    "http://localhost:8080 (password in AIRFLOW_HOME/"
+                    "simple_auth_manager_passwords.json.generated)"),
+    ]
+    for name, where in rows:
+        console.print(f"{name:>16}: {where}")
+
+
+def _warehouse(settings):  # noqa: ANN001, ANN202
+    from hscode.warehouse import warehouse_from_settings
+
+    return warehouse_from_settings(settings)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def airflow(ctx: typer.Context, config: ConfigOpt = None) -> None:
+    """Run an Airflow command with the project's environment (SQLite metadata under
+    data/airflow, dags/, spark_default on local[*]): e.g. `hscode airflow standalone`,
+    `hscode airflow dags list`, `hscode airflow backfill create --dag-id ...`."""
+    from hscode.local_airflow import run_airflow
+
+    _, env = _airflow_env(config)
+    raise typer.Exit(run_airflow(ctx.args, env, check=False).returncode)
+
+
+@app.command()
+def backfill(
+    from_date: Annotated[str, typer.Option(help="First date YYYY-MM-DD (inclusive).")],
+    to_date: Annotated[str, typer.Option(help="Last date YYYY-MM-DD (inclusive).")],
+    model_version: Annotated[Optional[int], typer.Option(  # noqa: UP045
+        help="Registry version to score with (default: the champion).")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Re-score a range of dates with the nightly DAG, one date after another, without a
+    running scheduler (`airflow dags test` per date). With a scheduler running, use
+    `hscode airflow backfill create --dag-id hscode_nightly_scoring ...` instead."""
+    import datetime as dt
+
+    from hscode.catalog import parse_ds
+    from hscode.local_airflow import dags_test
+
+    first, last = parse_ds(from_date), parse_ds(to_date)
+    if last < first:
+        raise typer.BadParameter("--to-date is before --from-date")
+    _, env = _airflow_env(config)
+    conf = {"model_version": model_version} if model_version is not None else None
+    day = first
+    while day <= last:
+        console.rule(f"hscode_nightly_scoring {day}")
+        dags_test("hscode_nightly_scoring", day.isoformat(), env, conf)
+        day += dt.timedelta(days=1)
 
 
 @app.command()
@@ -287,21 +354,38 @@ def select(
         help="Comma-separated networks (default: selection.models).")] = None,
     runner: Annotated[Optional[str], typer.Option(  # noqa: UP045
         help="local or spark (folds as Spark tasks).")] = None,
+    stage: Annotated[str, typer.Option(
+        help="all, or one stage: cv (folds + per-code tests), promote (hold-out gate + "
+             "registry), report (HTML).")] = "all",
     config: ConfigOpt = None,
 ) -> None:
     """Cross-validate the networks, test per code, promote the champion, write the report."""
     from hscode.catalog import parse_ds
-    from hscode.selection.select import select_models
+    from hscode.selection import select as stages
 
     settings = _settings(config)
     ds = parse_ds(ds or _today()).isoformat()
-    if (runner or settings.selection.runner) == "spark":
+    if stage not in ("all", "cv", "promote", "report"):
+        raise typer.BadParameter(f"unknown stage {stage!r}", param_hint="--stage")
+    if stage in ("all", "cv") and (runner or settings.selection.runner) == "spark":
         from hscode.spark import build_spark
 
         build_spark(settings, None, "hscode-select")
     with console.status("selecting") as status:
-        summary = select_models(settings, ds, folds, models.split(",") if models else None,
-                                runner, progress=lambda m: status.update(f"select: {m}"))
+        progress = lambda m: status.update(f"select: {m}")  # noqa: E731
+        model_list = models.split(",") if models else None
+        if stage == "cv":
+            summary = stages.cross_validate(settings, ds, folds, model_list, runner, progress)
+        elif stage == "promote":
+            summary = stages.promote(settings, ds, progress)
+        elif stage == "report":
+            summary = stages.report(settings, ds)
+        else:
+            summary = stages.select_models(settings, ds, folds, model_list, runner, progress)
+    if stage != "all":
+        typer.echo(json.dumps({k: v for k, v in summary.items() if k != "metrics"}, indent=2,
+                              default=str))
+        return
     for key in ("champion", "promoted", "registry_version", "cv_mean_fbeta", "cv_wall_seconds",
                 "codes_significant", "holdout_hs6", "holdout_hs4", "holdout_hs2", "report"):
         console.print(f"{key:>18}: {summary[key]}")

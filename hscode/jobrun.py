@@ -33,6 +33,16 @@ def run_date(value: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
+def optional_int(value: str) -> int | None:
+    """argparse type: an integer, or ``""`` for none (templated Airflow arguments)."""
+    if not value.strip():
+        return None
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from exc
+
+
 def job_parser(description: str) -> argparse.ArgumentParser:
     """The common CLI: ``--ds`` (required), ``--master``, ``--config``."""
     p = argparse.ArgumentParser(description=description)

@@ -12,6 +12,17 @@ JOBS = ("extract_products", "clean_products", "prepare_training", "score_catalog
 JOBS_DIR = Path(__file__).resolve().parents[1] / "jobs"
 
 
+def job_file(job: str) -> str:
+    """Path of a ``jobs/`` entry point.
+
+    Raises:
+        ValueError: for an unknown job name.
+    """
+    if job not in JOBS:
+        raise ValueError(f"unknown job {job!r}; choose from {', '.join(JOBS)}")
+    return str(JOBS_DIR / f"{job}.py")
+
+
 def spark_submit_command(job: str, ds: str, master: str, extra: list[str] | None = None
                          ) -> list[str]:
     """The spark-submit command line for ``job`` on run date ``ds``.
@@ -19,11 +30,8 @@ def spark_submit_command(job: str, ds: str, master: str, extra: list[str] | None
     Raises:
         ValueError: for an unknown job name.
     """
-    if job not in JOBS:
-        raise ValueError(f"unknown job {job!r}; choose from {', '.join(JOBS)}")
     spark_submit = Path(sys.executable).parent / "spark-submit"
-    return [str(spark_submit), "--master", master, *(extra or []),
-            str(JOBS_DIR / f"{job}.py"), "--ds", ds]
+    return [str(spark_submit), "--master", master, *(extra or []), job_file(job), "--ds", ds]
 
 
 def submit(job: str, ds: str, master: str = "local[*]", job_args: list[str] | None = None

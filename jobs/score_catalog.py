@@ -16,7 +16,14 @@ from typing import Any
 
 from hscode.catalog import Catalog
 from hscode.config import Settings
-from hscode.jobrun import AccountingError, job_parser, resolve_master, run_job, write_summary
+from hscode.jobrun import (
+    AccountingError,
+    job_parser,
+    optional_int,
+    resolve_master,
+    run_job,
+    write_summary,
+)
 
 
 def run(args: Namespace, settings: Settings) -> dict[str, Any]:
@@ -66,8 +73,8 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
 
 def parser() -> Any:  # noqa: ANN401 - argparse.ArgumentParser
     p = job_parser(__doc__.splitlines()[0])
-    p.add_argument("--model-version", type=int, default=None,
-                   help="registry version to score with (default: the champion)")
+    p.add_argument("--model-version", type=optional_int, default=None,
+                   help="registry version to score with (default or empty: the champion)")
     return p
 
 

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 from hscode.cli import app
 
 runner = CliRunner()
-COMMANDS = ["config", "seed", "tables", "doctor", "submit", "demo", "train", "search", "select"]
+COMMANDS = ["config", "seed", "tables", "doctor", "submit", "demo", "train", "search", "select",
+            "score", "airflow", "backfill"]
 
 
 @pytest.mark.unit

@@ -1,0 +1,72 @@
+"""
+### hscode retraining
+
+Snapshot -> validate -> clean -> validate -> prepare the training set (Spark) -> train the
+three networks with Horovod (a task group: DNN, LSTM, Text-CNN; plus the SVM baseline for
+the report) -> k-fold cross-validation with a one-way ANOVA per code -> promotion through
+the hold-out gate -> HTML report.
+
+**When.** On demand (trigger it in the UI or `airflow dags trigger hscode_retrain`), when
+new labelled data lands (asset `hscode://warehouse/product_master`: post an asset event
+after a load) and when a nightly run marks drift (asset `hscode://signals/drift`).
+
+**Run date.** The logical date when there is one, else the day the run starts; its
+snapshot and prepared data are `ds = D` partitions, the report is
+`data/selection/ds=D/report.html`, the models land under `data/models/` and the registry
+(`data/registry/`) moves its `champion` alias only when the gate says promote.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.providers.standard.operators.bash import BashOperator
+from airflow.sdk import DAG, Asset, TaskGroup, task
+
+from hscode.orchestration import RUN_DATE, default_args, gate_report, spark_job
+
+LABELLED = Asset("hscode://warehouse/product_master")
+DRIFT_SIGNAL = Asset("hscode://signals/drift")
+NETWORKS = ("dnn", "lstm", "textcnn")
+
+
+def hscode(cmd: str, task_id: str, **kwargs: object) -> BashOperator:
+    """A step of the `hscode` CLI (it launches Horovod ranks itself)."""
+    return BashOperator(task_id=task_id, bash_command=f"hscode {cmd} --ds {RUN_DATE}",
+                        **kwargs)
+
+
+with DAG(
+    dag_id="hscode_retrain",
+    schedule=(LABELLED | DRIFT_SIGNAL),
+    start_date=dt.datetime(2026, 11, 1, tzinfo=dt.UTC),
+    catchup=False,
+    max_active_runs=1,
+    default_args=default_args(execution_timeout=dt.timedelta(hours=6)),
+    tags=["hscode", "training", "horovod"],
+    doc_md=__doc__,
+) as dag:
+
+    @task
+    def validate_snapshot(ds: str) -> dict:
+        """Raw snapshot passed the `raw_products` suite."""
+        return gate_report(ds, ["raw_products"])
+
+    @task
+    def validate_clean(ds: str) -> dict:
+        """Training set passed the `clean_training` suite."""
+        return gate_report(ds, ["clean_scoring", "clean_training"])
+
+    snapshot = spark_job("extract_products", task_id="snapshot")
+    clean = spark_job("clean_products", task_id="clean")
+    prepare = spark_job("prepare_training", task_id="prepare_training")
+    with TaskGroup("train", tooltip="Horovod data-parallel training, one task per model") as train:
+        for model in NETWORKS:
+            hscode(f"train --model {model}", task_id=f"train_{model}")
+        hscode("train --model svm", task_id="train_svm_baseline")
+    cross_validate = hscode("select --stage cv", task_id="cross_validate")
+    promote = hscode("select --stage promote", task_id="promote")
+    report = hscode("select --stage report", task_id="report")
+
+    (snapshot >> validate_snapshot(RUN_DATE) >> clean >> validate_clean(RUN_DATE) >> prepare
+     >> train >> cross_validate >> promote >> report)

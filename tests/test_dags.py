@@ -1,0 +1,184 @@
+"""The Airflow DAGs: integrity, task graphs, and real end-to-end runs on a slice of the data."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.compute as pc
+import pytest
+
+from tests.conftest import REPO, SHARED_DATA
+
+DS = "2026-11-01"
+DATES = ["2026-11-01", "2026-11-02", "2026-11-03"]
+
+_INSPECT = r"""
+import json, sys
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder=sys.argv[1])
+heavy = [m for m in ("pyspark", "tensorflow", "great_expectations", "horovod", "keras")
+         if m in sys.modules]
+out = {"import_errors": {k: str(v) for k, v in bag.import_errors.items()}, "heavy": heavy,
+       "dags": {}}
+for dag in bag.dags.values():
+    out["dags"][dag.dag_id] = {
+        "tags": sorted(dag.tags), "doc_md": dag.doc_md or "",
+        "schedule": str(getattr(dag.timetable, "expression", None)),
+        "max_active_runs": dag.max_active_runs,
+        "tasks": {t.task_id: {"retries": t.retries, "upstream": sorted(t.upstream_task_ids),
+                              "timeout": t.execution_timeout.total_seconds()
+                              if t.execution_timeout else None,
+                              "callback": bool(t.on_failure_callback),
+                              "type": type(t).__name__,
+                              "outlets": [getattr(o, "uri", str(o)) for o in t.outlets]}
+                  for t in dag.tasks}}
+print("DAGS=" + json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def dags(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The DAG folder parsed by Airflow in a clean interpreter."""
+    env = {"AIRFLOW_HOME": str(tmp_path_factory.mktemp("airflow")),
+           "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "PATH": str(Path(sys.executable).parent),
+           "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, "-c", _INSPECT, str(REPO / "dags")], env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("DAGS=")), None)
+    assert line, proc.stderr[-3000:]
+    return json.loads(line[5:])
+
+
+@pytest.mark.unit
+def test_dags_import_cleanly_without_heavy_imports(dags: dict) -> None:
+    assert dags["import_errors"] == {}
+    assert dags["heavy"] == []
+    assert set(dags["dags"]) == {"hscode_nightly_scoring", "hscode_retrain"}
+    for path in (REPO / "dags").glob("*.py"):
+        assert "Variable" not in path.read_text(), f"{path.name} reads Variables at parse time"
+
+
+@pytest.mark.unit
+def test_every_task_retries_times_out_and_reports_failure(dags: dict) -> None:
+    for dag_id, dag in dags["dags"].items():
+        assert "hscode" in dag["tags"] and dag["doc_md"].strip(), dag_id
+        assert dag["max_active_runs"] == 1
+        for task_id, task in dag["tasks"].items():
+            assert task["retries"] >= 2, (dag_id, task_id)
+            assert task["timeout"] and task["timeout"] > 0, (dag_id, task_id)
+            assert task["callback"], (dag_id, task_id)
+
+
+@pytest.mark.unit
+def test_nightly_task_graph(dags: dict) -> None:
+    tasks = dags["dags"]["hscode_nightly_scoring"]["tasks"]
+    chain = ["extract", "validate_snapshot", "clean", "validate_clean", "score",
+             "validate_predictions", "publish", "drift_check", "drift_breached", "signal_retrain"]
+    assert set(tasks) == set(chain)
+    for before, after in zip(chain, chain[1:], strict=False):
+        assert tasks[after]["upstream"] == [before], after
+    spark = {t for t, v in tasks.items() if v["type"] == "SparkSubmitOperator"}
+    assert spark == {"extract", "clean", "score", "validate_predictions", "publish",
+                     "drift_check"}
+    assert tasks["publish"]["outlets"] == ["hscode://warehouse/hs_predictions"]
+    assert tasks["signal_retrain"]["outlets"] == ["hscode://signals/drift"]
+    assert "0 2 * * *" in dags["dags"]["hscode_nightly_scoring"]["schedule"]
+
+
+@pytest.mark.unit
+def test_retrain_task_graph(dags: dict) -> None:
+    tasks = dags["dags"]["hscode_retrain"]["tasks"]
+    group = {"train.train_dnn", "train.train_lstm", "train.train_textcnn",
+             "train.train_svm_baseline"}
+    assert group <= set(tasks)
+    for t in group:
+        assert tasks[t]["upstream"] == ["prepare_training"]
+    assert tasks["prepare_training"]["upstream"] == ["validate_clean"]
+    assert tasks["cross_validate"]["upstream"] == sorted(group)
+    assert tasks["promote"]["upstream"] == ["cross_validate"]
+    assert tasks["report"]["upstream"] == ["promote"]
+
+
+# --- end to end: `airflow dags test` of both DAGs on 3,000 real products --------------------
+
+ROWS = 3000
+TINY = """
+training: {epochs: 2, min_rows_per_code: 5, num_proc: 2}
+selection: {folds: 2, epochs: 1}
+spark: {log_level: ERROR}
+"""
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> dict:
+    """A home with the slice seeded, Airflow's metadata DB, and the retrain DAG run once."""
+    import os
+
+    from hscode.config import load_settings
+    from hscode.local_airflow import airflow_env, dags_test, ensure_metadata_db
+    from tests.test_scoring_jobs import _seed_slice
+
+    home = tmp_path_factory.mktemp("project")
+    config = home / "hscode.yaml"
+    config.write_text(TINY)
+    base = {**os.environ, "HSCODE_PATHS__SOURCE_DIR": str(SHARED_DATA),
+            "HSCODE_PATHS__HOME": str(home)}
+    settings = load_settings(config, environ=base)
+    _seed_slice(settings)
+    env = airflow_env(settings, config, base=base)
+    ensure_metadata_db(env)
+    dags_test("hscode_retrain", DS, env)
+    return {"home": home, "settings": settings, "env": env}
+
+
+def _predictions(settings):  # noqa: ANN001, ANN202
+    from hscode.warehouse import warehouse_from_settings
+    from hscode.warehouse.schema import HS_PREDICTIONS
+
+    with warehouse_from_settings(settings) as wh:
+        return wh.read_table(HS_PREDICTIONS)
+
+
+@pytest.mark.integration
+def test_retrain_dag_trains_selects_promotes_and_reports(project: dict) -> None:
+    from hscode.catalog import Catalog
+    from hscode.selection.registry import Registry
+
+    catalog = Catalog.from_settings(project["settings"])
+    for model in ("dnn", "lstm", "textcnn", "svm"):
+        assert list((catalog.models / model).glob("*/lineage.json")), model
+    champion = Registry(catalog.registry).alias("champion")
+    assert champion is not None and champion["model"] in ("dnn", "lstm", "textcnn")
+    selection = json.loads((catalog.selection_dir(DS) / "selection.json").read_text())
+    assert selection["champion"] == champion["model"] and selection["folds"] == 2
+    assert (catalog.selection_dir(DS) / "report.html").stat().st_size > 10_000
+
+
+@pytest.mark.integration
+def test_nightly_dag_backfill_of_three_dates_and_rerun(project: dict) -> None:
+    from hscode.local_airflow import dags_test
+
+    settings, env = project["settings"], project["env"]
+    for d in DATES:
+        dags_test("hscode_nightly_scoring", d, env)
+    pred = _predictions(settings)
+    days = {str(r["values"]): r["counts"] for r in pc.value_counts(pred.column("ds")).to_pylist()}
+    assert sorted(days) == DATES
+    assert len(set(days.values())) == 1 and next(iter(days.values())) == ROWS  # 2 unscorable
+    assert set(pred.column("model_version").to_pylist()) == {"registry:1"}
+    # rerunning a date of the backfill, model pinned by param, changes nothing
+    dags_test("hscode_nightly_scoring", DATES[1], env, {"model_version": 1})
+    assert _predictions(settings).equals(pred)
+    from hscode.warehouse import warehouse_from_settings
+
+    with warehouse_from_settings(settings) as wh:
+        runs = wh.execute("SELECT CAST(ds AS VARCHAR), predicted_rows, unscorable_rows "
+                          "FROM hs_scoring_runs ORDER BY ds")
+        drift = wh.execute("SELECT COUNT(*), COUNT(DISTINCT ds) FROM hs_drift")[0]
+        queue = wh.execute("SELECT COUNT(*) FROM hs_review_queue")[0][0]
+    assert runs == [(d, ROWS, 2) for d in DATES]
+    assert drift == (9, 3)
+    assert queue > 0
