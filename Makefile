@@ -11,9 +11,10 @@ install:
 	@bash scripts/install.sh
 
 DS ?= $(shell date -u +%F)
+BACKFILL ?= 0
 
 run: install
-	$(VENV)/bin/hscode demo --ds $(DS)
+	$(VENV)/bin/hscode demo --ds $(DS) --backfill-days $(BACKFILL)
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -50,24 +50,24 @@ with DAG(
 ) as dag:
 
     @task
-    def validate_snapshot(ds: str) -> dict:
+    def validate_snapshot(run_date: str) -> dict:
         """Raw snapshot passed the `raw_products` suite."""
-        return gate_report(ds, ["raw_products"])
+        return gate_report(run_date, ["raw_products"])
 
     @task
-    def validate_clean(ds: str) -> dict:
+    def validate_clean(run_date: str) -> dict:
         """Scoring and training sets passed their suites."""
-        return gate_report(ds, ["clean_scoring", "clean_training"])
+        return gate_report(run_date, ["clean_scoring", "clean_training"])
 
     @task.short_circuit
-    def drift_breached(ds: str) -> bool:
+    def drift_breached(run_date: str) -> bool:
         """Continue to the retrain signal only when a drift metric is over its threshold."""
-        return bool(run_summary(ds, "drift")["retrain_recommended"])
+        return bool(run_summary(run_date, "drift")["retrain_recommended"])
 
     @task(outlets=[DRIFT_SIGNAL])
-    def signal_retrain(ds: str) -> list:
+    def signal_retrain(run_date: str) -> list:
         """Emit the drift asset; `hscode_retrain` is scheduled on it."""
-        return run_summary(ds, "drift")["breached"]
+        return run_summary(run_date, "drift")["breached"]
 
     extract = spark_job("extract_products", task_id="extract")
     clean = spark_job("clean_products", task_id="clean")

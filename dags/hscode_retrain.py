@@ -48,14 +48,14 @@ with DAG(
 ) as dag:
 
     @task
-    def validate_snapshot(ds: str) -> dict:
+    def validate_snapshot(run_date: str) -> dict:
         """Raw snapshot passed the `raw_products` suite."""
-        return gate_report(ds, ["raw_products"])
+        return gate_report(run_date, ["raw_products"])
 
     @task
-    def validate_clean(ds: str) -> dict:
+    def validate_clean(run_date: str) -> dict:
         """Training set passed the `clean_training` suite."""
-        return gate_report(ds, ["clean_scoring", "clean_training"])
+        return gate_report(run_date, ["clean_scoring", "clean_training"])
 
     snapshot = spark_job("extract_products", task_id="snapshot")
     clean = spark_job("clean_products", task_id="clean")

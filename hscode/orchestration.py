@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -23,11 +24,15 @@ SPARK_CONN_ID = "spark_default"  # master in the connection's host: local[*], sp
 
 
 def default_args(**overrides: Any) -> dict[str, Any]:  # noqa: ANN401
-    """Retries, timeouts and the failure callback every hscode task shares."""
+    """Retries, timeouts and the failure callback every hscode task shares.
+
+    ``HSCODE_RETRY_DELAY_S`` (environment, default 300) sets the first retry delay; tests
+    and demos lower it so that a failing task fails fast.
+    """
     return {
         "owner": "hscode",
         "retries": 2,
-        "retry_delay": dt.timedelta(minutes=5),
+        "retry_delay": dt.timedelta(seconds=float(os.environ.get("HSCODE_RETRY_DELAY_S", 300))),
         "retry_exponential_backoff": True,
         "execution_timeout": dt.timedelta(hours=2),
         "on_failure_callback": notify_failure,
