@@ -124,7 +124,7 @@ def project(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> dict
     home = tmp_path_factory.mktemp("project")
     config = home / "hscode.yaml"
     config.write_text(TINY)
-    base = {**os.environ, "HSCODE_PATHS__SOURCE_DIR": str(SHARED_DATA),
+    base = {**os.environ, "HSCODE_PATHS__SOURCE_DIR": str(SHARED_DATA), "HSCODE_RETRY_DELAY_S": "5",
             "HSCODE_PATHS__HOME": str(home)}
     settings = load_settings(config, environ=base)
     _seed_slice(settings)

@@ -14,28 +14,34 @@ import pytest
 
 from hscode.training.hvd_train import TrainJob, launch
 from hscode.training.search import best_params, run_search
+from tests.conftest import SHARED_DATA
 
 pytestmark = pytest.mark.integration
 DS = "2026-11-01"
 
 
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
-    """8 frequent codes, up to 150 rows each, grouped 80/20 split by text hash."""
-    raw = pd.read_csv(shared_data / "declarations.csv", dtype=str, keep_default_na=False)
+def make_prepared(root: Path, codes: int = 8, per_code: int = 150) -> Path:
+    """Prepared data of the ``codes`` most frequent codes (up to ``per_code`` rows each),
+    split 80/20 by a hash of the text, written like the prepare job does."""
+    raw = pd.read_csv(SHARED_DATA / "declarations.csv", dtype=str, keep_default_na=False)
     raw["hs6"] = raw["hs10"].str[:6]
     raw["text"] = (raw["goods_description"].str.lower()
                    .str.replace(r"[^a-z ]+", " ", regex=True).str.split().str.join(" "))
     raw = raw[raw["text"].str.len() > 2]
-    top = raw["hs6"].value_counts().index[:8]
-    df = raw[raw["hs6"].isin(top)].groupby("hs6").head(150).reset_index(drop=True)
+    top = raw["hs6"].value_counts().index[:codes]
+    df = raw[raw["hs6"].isin(top)].groupby("hs6").head(per_code).reset_index(drop=True)
     df["product_id"] = [f"P{i:05d}" for i in range(len(df))]
     is_test = df["text"].map(lambda t: hashlib.sha256(t.encode()).digest()[0] < 51)
-    root = tmp_path_factory.mktemp("prep") / f"ds={DS}"
     for name, part in (("train", df[~is_test]), ("test", df[is_test])):
         (root / f"split={name}").mkdir(parents=True)
         part[["product_id", "text", "hs6"]].to_parquet(root / f"split={name}" / "p.parquet")
     return root
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
+    """8 frequent codes, up to 150 rows each, grouped 80/20 split by text hash."""
+    return make_prepared(tmp_path_factory.mktemp("prep") / f"ds={DS}")
 
 
 def _job(prepared: Path, out: Path, model: str = "textcnn", epochs: int = 4) -> TrainJob:

@@ -1,0 +1,128 @@
+"""The cluster path without Docker: a real Spark standalone master + worker on loopback,
+started from the installed pyspark; the jobs and ``horovod.spark.run`` run against it."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, SHARED_DATA
+
+pytestmark = pytest.mark.integration
+DS = "2026-11-01"
+BIN = Path(sys.executable).parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """``spark://127.0.0.1:<port>`` with one worker (2 cores), stopped after the module."""
+    work = tmp_path_factory.mktemp("spark-cluster")
+    port, ui = _free_port(), _free_port()
+    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "SPARK_WORKER_DIR": str(work),
+           "PYSPARK_PYTHON": sys.executable, "SPARK_NO_DAEMONIZE": "1"}
+    spark_class = str(BIN / "spark-class")
+    logs = [open(work / n, "w") for n in ("master.log", "worker.log")]  # noqa: SIM115
+    master = subprocess.Popen(
+        [spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
+         "--port", str(port), "--webui-port", str(ui)], env=env, stdout=logs[0],
+        stderr=subprocess.STDOUT)
+    url = f"spark://127.0.0.1:{port}"
+    worker = subprocess.Popen(
+        [spark_class, "org.apache.spark.deploy.worker.Worker", "--cores", "2", "--memory", "3g",
+         "--webui-port", str(_free_port()), url], env=env, stdout=logs[1],
+        stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{ui}/json/", timeout=2) as r:
+                    state = json.load(r)
+                if state.get("aliveworkers", 0) >= 1:
+                    break
+            except OSError:
+                pass
+            if time.time() > deadline:
+                pytest.fail("standalone cluster did not come up:\n"
+                            + (work / "master.log").read_text()[-2000:]
+                            + (work / "worker.log").read_text()[-2000:])
+            time.sleep(1)
+        yield {"url": url, "ui": f"http://127.0.0.1:{ui}/json/"}
+    finally:
+        for proc in (worker, master):
+            proc.terminate()
+            proc.wait(timeout=30)
+        for f in logs:
+            f.close()
+
+
+def test_jobs_run_on_the_standalone_cluster(cluster: dict, tmp_path: Path, shared_data: Path
+                                            ) -> None:
+    from hscode.catalog import Catalog
+    from hscode.config import load_settings
+    from tests.test_scoring_jobs import _seed_slice
+
+    env = {**os.environ, "HSCODE_PATHS__HOME": str(tmp_path),
+           "HSCODE_PATHS__SOURCE_DIR": str(SHARED_DATA), "PYSPARK_PYTHON": sys.executable,
+           "PYSPARK_DRIVER_PYTHON": sys.executable}
+    settings = load_settings(environ=env)
+    _seed_slice(settings)
+    for job in ("extract_products", "clean_products"):
+        proc = subprocess.run(
+            [str(BIN / "spark-submit"), "--master", cluster["url"], "--driver-memory", "1g",
+             "--executor-memory", "1g", str(REPO / "jobs" / f"{job}.py"), "--ds", DS],
+            env=env, capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr[-4000:]
+    with urllib.request.urlopen(cluster["ui"], timeout=5) as r:
+        apps = {a["name"] for a in json.load(r)["completedapps"]}
+    # they ran on the cluster, not in a local JVM
+    assert any("extract" in a for a in apps) and any("clean" in a for a in apps), apps
+    summary = json.loads((Catalog.from_settings(settings).run_dir(DS)
+                          / "clean_products.json").read_text())
+    assert summary["raw"] == 3002 and summary["scoring"] + 2 == summary["raw"]
+
+
+_HOROVOD_ON_CLUSTER = """
+import json, sys
+from pyspark.sql import SparkSession
+from hscode.training.hvd_train import TrainJob, launch
+if __name__ == "__main__":
+    spark = (SparkSession.builder.master(sys.argv[1]).appName("hvd-cluster-test")
+             .config("spark.executor.memory", "1g").config("spark.task.cpus", "1").getOrCreate())
+    ranks = launch(TrainJob.from_json(sys.argv[2]), num_proc=2, launcher="spark")
+    print("RESULT=" + json.dumps([{k: r[k] for k in ("rank", "size", "weights_sha256",
+                                                     "shard_rows")} for r in ranks]))
+    spark.stop()
+"""
+
+
+def test_horovod_spark_run_trains_across_the_cluster(cluster: dict, tmp_path: Path) -> None:
+    from tests.test_training import DS as TDS
+    from tests.test_training import _job, make_prepared
+
+    prepared = make_prepared(tmp_path / f"ds={TDS}", codes=5, per_code=80)
+    job = _job(prepared, tmp_path / "model", epochs=2)
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
+    proc = subprocess.run([sys.executable, "-c", _HOROVOD_ON_CLUSTER, cluster["url"],
+                           job.to_json()],
+                          env=env, capture_output=True, text=True, timeout=900, check=False)
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT=")), None)
+    assert line, proc.stderr[-4000:]
+    ranks = sorted(json.loads(line[7:]), key=lambda r: r["rank"])
+    assert [r["rank"] for r in ranks] == [0, 1] and ranks[0]["size"] == 2
+    assert ranks[0]["weights_sha256"] == ranks[1]["weights_sha256"]  # averaged, not diverged
+    assert all(r["shard_rows"] > 0 for r in ranks)
