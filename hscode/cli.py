@@ -250,6 +250,10 @@ def score(
 
     ds = parse_ds(ds or _today()).isoformat()
     extra = ["--model-version", str(model_version)] if model_version is not None else []
+    if config is not None:  # the spark-submit children read it from the environment
+        import os
+
+        os.environ["HSCODE_CONFIG"] = str(config.resolve())
     for job, args in (("score_catalog", extra), ("publish_predictions", []),
                       ("check_drift", [])):
         console.rule(f"{job} --ds {ds}")
