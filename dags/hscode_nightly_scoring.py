@@ -38,7 +38,7 @@ DRIFT_SIGNAL = Asset("hscode://signals/drift")
 with DAG(
     dag_id="hscode_nightly_scoring",
     schedule=CronTriggerTimetable("0 2 * * *", timezone="UTC"),
-    start_date=dt.datetime(2026, 11, 1, tzinfo=dt.UTC),
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),  # runs before it are empty: backfills too
     catchup=False,
     max_active_runs=1,  # one writer at a time on the embedded DuckDB warehouse
     default_args=default_args(),

@@ -39,7 +39,7 @@ def hscode(cmd: str, task_id: str, **kwargs: object) -> BashOperator:
 with DAG(
     dag_id="hscode_retrain",
     schedule=(LABELLED | DRIFT_SIGNAL),
-    start_date=dt.datetime(2026, 11, 1, tzinfo=dt.UTC),
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),  # runs before it are empty: backfills too
     catchup=False,
     max_active_runs=1,
     default_args=default_args(execution_timeout=dt.timedelta(hours=6)),

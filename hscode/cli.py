@@ -161,13 +161,14 @@ def demo(
     seed(config=config)
     settings, env = _airflow_env(config)
     console.rule(f"hscode_retrain {ds}")
-    dags_test("hscode_retrain", ds, env)
+    catalog = Catalog.from_settings(settings)
+    dags_test("hscode_retrain", ds, env, expect=catalog.selection_dir(ds) / "selection.json")
     day = dt.date.fromisoformat(ds)
     dates = [(day - dt.timedelta(days=i)).isoformat() for i in range(backfill_days, -1, -1)]
     for d in dates:
         console.rule(f"hscode_nightly_scoring {d}")
-        dags_test("hscode_nightly_scoring", d, env)
-    catalog = Catalog.from_settings(settings)
+        dags_test("hscode_nightly_scoring", d, env,
+                  expect=catalog.run_dir(d) / "publish_predictions.json")
     console.rule("outputs")
     with _warehouse(settings) as wh:
         per_day = wh.execute("SELECT CAST(ds AS VARCHAR), COUNT(*) FROM hs_predictions "
@@ -221,18 +222,20 @@ def backfill(
     `hscode airflow backfill create --dag-id hscode_nightly_scoring ...` instead."""
     import datetime as dt
 
-    from hscode.catalog import parse_ds
+    from hscode.catalog import Catalog, parse_ds
     from hscode.local_airflow import dags_test
 
     first, last = parse_ds(from_date), parse_ds(to_date)
     if last < first:
         raise typer.BadParameter("--to-date is before --from-date")
-    _, env = _airflow_env(config)
+    settings, env = _airflow_env(config)
+    catalog = Catalog.from_settings(settings)
     conf = {"model_version": model_version} if model_version is not None else None
     day = first
     while day <= last:
         console.rule(f"hscode_nightly_scoring {day}")
-        dags_test("hscode_nightly_scoring", day.isoformat(), env, conf)
+        dags_test("hscode_nightly_scoring", day.isoformat(), env, conf,
+                  expect=catalog.run_dir(day.isoformat()) / "publish_predictions.json")
         day += dt.timedelta(days=1)
 
 

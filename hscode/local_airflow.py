@@ -61,10 +61,23 @@ def ensure_metadata_db(env: Mapping[str, str]) -> None:
                    env=dict(env), check=True, capture_output=True, text=True)
 
 
-def dags_test(dag_id: str, ds: str, env: Mapping[str, str], conf: dict | None = None
-             ) -> subprocess.CompletedProcess[str]:
-    """``airflow dags test <dag_id> <ds>``: one full run of the DAG in this process tree."""
+def dags_test(dag_id: str, ds: str, env: Mapping[str, str], conf: dict | None = None,
+              expect: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``airflow dags test <dag_id> <ds>``: one full run of the DAG in this process tree.
+
+    ``airflow dags test`` can end "successful" without running a task (a date before the
+    DAG's start date, say); ``expect`` is a file (a job summary) this run must have
+    written, else ``RuntimeError``.
+    """
+    import time
+
     args = ["dags", "test", dag_id, ds]
     if conf:
         args += ["--conf", json.dumps(conf)]
-    return run_airflow(args, env)
+    started = time.time()
+    proc = run_airflow(args, env)
+    if expect is not None:
+        if not expect.is_file() or expect.stat().st_mtime < started:
+            raise RuntimeError(f"{dag_id} {ds} finished without writing {expect}: see the "
+                               "task logs above")
+    return proc

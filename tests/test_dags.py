@@ -130,7 +130,10 @@ def project(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> dict
     _seed_slice(settings)
     env = airflow_env(settings, config, base=base)
     ensure_metadata_db(env)
-    dags_test("hscode_retrain", DS, env)
+    from hscode.catalog import Catalog
+
+    dags_test("hscode_retrain", DS, env,
+              expect=Catalog.from_settings(settings).selection_dir(DS) / "selection.json")
     return {"home": home, "settings": settings, "env": env}
 
 
@@ -162,8 +165,12 @@ def test_nightly_dag_backfill_of_three_dates_and_rerun(project: dict) -> None:
     from hscode.local_airflow import dags_test
 
     settings, env = project["settings"], project["env"]
+    from hscode.catalog import Catalog
+
+    catalog = Catalog.from_settings(settings)
     for d in DATES:
-        dags_test("hscode_nightly_scoring", d, env)
+        dags_test("hscode_nightly_scoring", d, env,
+                  expect=catalog.run_dir(d) / "publish_predictions.json")
     pred = _predictions(settings)
     days = {str(r["values"]): r["counts"] for r in pc.value_counts(pred.column("ds")).to_pylist()}
     assert sorted(days) == DATES
