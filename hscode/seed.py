@@ -40,6 +40,8 @@ from hscode.config import SeedSettings, Settings
 from hscode.warehouse import Warehouse
 from hscode.warehouse.schema import HS_NOMENCLATURE, HS_SECTIONS, PRODUCT_MASTER, SEED_REJECTS
 
+SEED_TABLES = (PRODUCT_MASTER, SEED_REJECTS, HS_NOMENCLATURE, HS_SECTIONS)  # what a seed replaces
+
 REJECT_REASONS = (
     "malformed_row",  # wrong number of CSV fields
     "empty_description",

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from hscode.seed import seed_warehouse
-from hscode.warehouse import ALL_TABLES, open_warehouse, warehouse_from_settings
+from hscode.seed import SEED_TABLES, seed_warehouse
+from hscode.warehouse import open_warehouse, warehouse_from_settings
 from hscode.warehouse.schema import PRODUCT_MASTER, SEED_REJECTS
 from tests.conftest import make_settings
 
@@ -19,7 +19,7 @@ def seeded_duckdb(tmp_path_factory: pytest.TempPathFactory, shared_data: Path): 
     settings = make_settings(tmp_path_factory.mktemp("seed"))
     with warehouse_from_settings(settings) as wh:
         report = seed_warehouse(settings, wh)
-        tables = {t.name: wh.read_table(t) for t in ALL_TABLES}
+        tables = {t.name: wh.read_table(t) for t in SEED_TABLES}
     return settings, report, tables
 
 
@@ -38,7 +38,7 @@ def test_reseed_gives_identical_tables(seeded_duckdb) -> None:  # noqa: ANN001
     settings, _, first = seeded_duckdb
     with warehouse_from_settings(settings) as wh:
         seed_warehouse(settings, wh)
-        for table in ALL_TABLES:
+        for table in SEED_TABLES:
             assert wh.read_table(table).equals(first[table.name]), table.name
 
 
@@ -48,7 +48,7 @@ def test_postgres_seed_matches_duckdb(seeded_duckdb, pg_url: str, tmp_path: Path
     with open_warehouse(pg_url) as wh:
         pg_report = seed_warehouse(settings, wh)
         seed_warehouse(settings, wh)  # idempotent on PostgreSQL too
-        for table in ALL_TABLES:
+        for table in SEED_TABLES:
             assert wh.count(table) == duck[table.name].num_rows, table.name
         assert wh.read_table(PRODUCT_MASTER).equals(duck["product_master"])
     assert pg_report.loaded == report.loaded
