@@ -249,6 +249,7 @@ def score(
 ) -> None:
     """Score a date's cleaned catalog, publish it to the warehouse, check drift."""
     from hscode.catalog import Catalog, parse_ds
+    from hscode.jobrun import read_summary
     from hscode.submit import submit as run
 
     ds = parse_ds(ds or _today()).isoformat()
@@ -264,9 +265,9 @@ def score(
         if code:
             console.print(f"[red]{job} failed with exit code {code}[/]")
             raise typer.Exit(code)
-    run_dir = Catalog.from_settings(_settings(config)).run_dir(ds)
-    published = json.loads((run_dir / "publish_predictions.json").read_text())
-    drift = json.loads((run_dir / "drift.json").read_text())
+    catalog = Catalog.from_settings(_settings(config))
+    published = read_summary(catalog, ds, "publish_predictions")
+    drift = read_summary(catalog, ds, "drift")
     t = published["review_threshold"]
     console.print(f"published {published['predicted_rows']} predictions + "
                   f"{published['unscorable_rows']} unscorable = {published['catalog_rows']} "

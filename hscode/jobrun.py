@@ -72,6 +72,18 @@ def write_summary(catalog: Catalog, ds: str, name: str, data: dict[str, Any]) ->
     return path
 
 
+def read_summary(catalog: Catalog, ds: str, name: str) -> dict[str, Any]:
+    """A job's summary written by :func:`write_summary` for the run date.
+
+    Raises:
+        FileNotFoundError: when that job has not run for ``ds``.
+    """
+    path = catalog.run_dir(ds) / f"{name}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} missing: run {name} for {ds} first")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 def run_job(body: Callable[[argparse.Namespace, Settings], dict[str, Any]],
             parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> int:
     """Parse arguments, load settings, run ``body``, map failures to exit codes."""

@@ -84,11 +84,9 @@ def run_summary(ds: str, name: str) -> dict[str, Any]:
     """A job's JSON summary for the run date (``runs/ds=D/<name>.json``)."""
     from hscode.catalog import Catalog
     from hscode.config import load_settings
+    from hscode.jobrun import read_summary
 
-    path = Catalog.from_settings(load_settings()).run_dir(ds) / f"{name}.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} missing: did the {name} step run for {ds}?")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return read_summary(Catalog.from_settings(load_settings()), ds, name)
 
 
 def notify_failure(context: Any) -> None:  # noqa: ANN401 - Airflow's Context

@@ -9,7 +9,6 @@ it). A breach does not fail the job: the predictions are still valid, only aging
 
 from __future__ import annotations
 
-import json
 import sys
 from argparse import Namespace
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 
 from hscode.catalog import Catalog, parse_ds
 from hscode.config import Settings
-from hscode.jobrun import job_parser, resolve_master, run_job, write_summary
+from hscode.jobrun import job_parser, read_summary, resolve_master, run_job, write_summary
 
 
 def run(args: Namespace, settings: Settings) -> dict[str, Any]:
@@ -32,10 +31,7 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     from hscode.warehouse.schema import HS_DRIFT
 
     catalog = Catalog.from_settings(settings)
-    score_file = catalog.run_dir(args.ds) / "score_catalog.json"
-    if not score_file.is_file():
-        raise FileNotFoundError(f"{score_file} missing: run score_catalog for {args.ds} first")
-    model = json.loads(score_file.read_text(encoding="utf-8"))["model"]
+    model = read_summary(catalog, args.ds, "score_catalog")["model"]
     reference = load_reference(Path(model["artifact"]))
     spark = build_spark(settings, resolve_master(args.master, settings), "hscode-drift")
     # extract + transform (aggregates only reach the driver)

@@ -23,18 +23,14 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     from hscode.extract import read_partition, write_partition
     from hscode.quality import gate
     from hscode.spark import build_spark
-    from hscode.warehouse import warehouse_from_settings
-    from hscode.warehouse.schema import HS_NOMENCLATURE
+    from hscode.warehouse import hs6_codes, warehouse_from_settings
 
     catalog = Catalog.from_settings(settings)
     spark = build_spark(settings, resolve_master(args.master, settings), "hscode-clean")
     # extract
     raw = read_partition(spark, catalog.raw_products, args.ds)
     with warehouse_from_settings(settings) as wh:
-        nomenclature = wh.read_table(HS_NOMENCLATURE).to_pandas()
-    hs6 = sorted(nomenclature.loc[nomenclature["level"] == 6, "code"])
-    if not hs6:
-        raise ValueError("hs_nomenclature has no HS6 codes: run `hscode seed` first")
+        hs6 = hs6_codes(wh)
     codes = spark.createDataFrame([(c,) for c in hs6], ["code"])
     # transform
     out = clean_products(raw, codes, settings.cleaning, settings.training.trusted_levels_list,

@@ -11,14 +11,20 @@ readers never see half a date, a failure leaves the previous rows. Before that, 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sys
 from argparse import Namespace
 from typing import Any
 
 from hscode.catalog import Catalog, parse_ds
 from hscode.config import Settings
-from hscode.jobrun import AccountingError, job_parser, resolve_master, run_job, write_summary
+from hscode.jobrun import (
+    AccountingError,
+    job_parser,
+    read_summary,
+    resolve_master,
+    run_job,
+    write_summary,
+)
 
 
 def run(args: Namespace, settings: Settings) -> dict[str, Any]:
@@ -28,19 +34,11 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     from hscode.extract import read_partition
     from hscode.quality import gate
     from hscode.spark import build_spark
-    from hscode.warehouse import warehouse_from_settings
-    from hscode.warehouse.schema import (
-        HS_NOMENCLATURE,
-        HS_PREDICTIONS,
-        HS_SCORING_RUNS,
-        HS_UNSCORABLE,
-    )
+    from hscode.warehouse import hs6_codes, warehouse_from_settings
+    from hscode.warehouse.schema import HS_PREDICTIONS, HS_SCORING_RUNS, HS_UNSCORABLE
 
     catalog = Catalog.from_settings(settings)
-    score_file = catalog.run_dir(args.ds) / "score_catalog.json"
-    if not score_file.is_file():
-        raise FileNotFoundError(f"{score_file} missing: run score_catalog for {args.ds} first")
-    scored = json.loads(score_file.read_text(encoding="utf-8"))
+    scored = read_summary(catalog, args.ds, "score_catalog")
     spark = build_spark(settings, resolve_master(args.master, settings), "hscode-publish")
     # extract
     predictions = read_partition(spark, catalog.predictions, args.ds)
@@ -48,8 +46,7 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
         F.col("scope") == "catalog").select("ds", "product_id", "reason", "raw_text")
     catalog_rows = read_partition(spark, catalog.raw_products, args.ds).count()
     with warehouse_from_settings(settings) as wh:
-        nomenclature = wh.read_table(HS_NOMENCLATURE).to_pandas()
-    hs6 = sorted(nomenclature.loc[nomenclature["level"] == 6, "code"])
+        hs6 = hs6_codes(wh)
     # validate
     n_pred, n_unscorable = predictions.count(), unscorable.count()
     if catalog_rows != n_pred + n_unscorable:

@@ -32,8 +32,7 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     from hscode.scoring.reference import load_reference, review_threshold
     from hscode.scoring.score import ScoringSpec, score_catalog
     from hscode.spark import build_spark
-    from hscode.warehouse import warehouse_from_settings
-    from hscode.warehouse.schema import HS_NOMENCLATURE
+    from hscode.warehouse import hs6_codes, warehouse_from_settings
 
     cfg = settings.scoring
     catalog = Catalog.from_settings(settings)
@@ -42,10 +41,7 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     threshold = review_threshold(load_reference(model.path), cfg.review_precision,
                                  cfg.review_threshold)
     with warehouse_from_settings(settings) as wh:
-        nomenclature = wh.read_table(HS_NOMENCLATURE).to_pandas()
-    hs6 = tuple(sorted(nomenclature.loc[nomenclature["level"] == 6, "code"]))
-    if not hs6:
-        raise ValueError("hs_nomenclature has no HS6 codes: run `hscode seed` first")
+        hs6 = tuple(hs6_codes(wh))
     spark = build_spark(settings, resolve_master(args.master, settings), "hscode-score")
     # extract
     scoring = read_partition(spark, catalog.scoring_set, args.ds)

@@ -10,8 +10,8 @@ from hscode.warehouse.schema import ALL_TABLES, TABLES, Column, Table
 if TYPE_CHECKING:
     from hscode.config import Settings
 
-__all__ = ["ALL_TABLES", "TABLES", "Column", "Table", "Warehouse", "open_warehouse",
-           "warehouse_from_settings"]
+__all__ = ["ALL_TABLES", "TABLES", "Column", "Table", "Warehouse", "hs6_codes",
+           "open_warehouse", "warehouse_from_settings"]
 
 
 def open_warehouse(url: str, retries: int = 3, backoff_s: float = 1.0) -> Warehouse:
@@ -35,6 +35,21 @@ def open_warehouse(url: str, retries: int = 3, backoff_s: float = 1.0) -> Wareho
 
         return PostgresWarehouse(url, retries, backoff_s)
     raise ValueError(f"unsupported warehouse URL (want duckdb:/// or postgresql://): {url!r}")
+
+
+def hs6_codes(warehouse: Warehouse) -> list[str]:
+    """The HS6 subheadings of ``hs_nomenclature``, sorted.
+
+    Raises:
+        ValueError: when there are none (the warehouse was never seeded).
+    """
+    from hscode.warehouse.schema import HS_NOMENCLATURE
+
+    nomenclature = warehouse.read_table(HS_NOMENCLATURE).to_pandas()
+    codes = sorted(nomenclature.loc[nomenclature["level"] == 6, "code"])
+    if not codes:
+        raise ValueError("hs_nomenclature has no HS6 codes: run `hscode seed` first")
+    return codes
 
 
 def warehouse_from_settings(settings: Settings) -> Warehouse:
