@@ -30,7 +30,7 @@ import datetime as dt
 
 from airflow.sdk import DAG, Asset, CronTriggerTimetable, Param, task
 
-from hscode.orchestration import RUN_DATE, default_args, gate_report, run_summary, spark_job
+from hscode.orchestration import RUN_DATE, default_args, gate_task, run_summary, spark_job
 
 PREDICTIONS = Asset("hscode://warehouse/hs_predictions")
 DRIFT_SIGNAL = Asset("hscode://signals/drift")
@@ -48,16 +48,6 @@ with DAG(
     tags=["hscode", "scoring", "nightly"],
     doc_md=__doc__,
 ) as dag:
-
-    @task
-    def validate_snapshot(run_date: str) -> dict:
-        """Raw snapshot passed the `raw_products` suite."""
-        return gate_report(run_date, ["raw_products"])
-
-    @task
-    def validate_clean(run_date: str) -> dict:
-        """Scoring and training sets passed their suites."""
-        return gate_report(run_date, ["clean_scoring", "clean_training"])
 
     @task.short_circuit
     def drift_breached(run_date: str) -> bool:
@@ -79,6 +69,9 @@ with DAG(
     publish = spark_job("publish_predictions", task_id="publish", outlets=[PREDICTIONS])
     drift = spark_job("check_drift", task_id="drift_check")
 
-    (extract >> validate_snapshot(RUN_DATE) >> clean >> validate_clean(RUN_DATE) >> score
+    validate_snapshot = gate_task("validate_snapshot", ["raw_products"])
+    validate_clean = gate_task("validate_clean", ["clean_scoring", "clean_training"])
+
+    (extract >> validate_snapshot >> clean >> validate_clean >> score
      >> validate_predictions >> publish >> drift >> drift_breached(RUN_DATE)
      >> signal_retrain(RUN_DATE))

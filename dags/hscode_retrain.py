@@ -21,9 +21,9 @@ from __future__ import annotations
 import datetime as dt
 
 from airflow.providers.standard.operators.bash import BashOperator
-from airflow.sdk import DAG, Asset, TaskGroup, task
+from airflow.sdk import DAG, Asset, TaskGroup
 
-from hscode.orchestration import RUN_DATE, default_args, gate_report, spark_job
+from hscode.orchestration import RUN_DATE, default_args, gate_task, spark_job
 
 LABELLED = Asset("hscode://warehouse/product_master")
 DRIFT_SIGNAL = Asset("hscode://signals/drift")
@@ -47,16 +47,6 @@ with DAG(
     doc_md=__doc__,
 ) as dag:
 
-    @task
-    def validate_snapshot(run_date: str) -> dict:
-        """Raw snapshot passed the `raw_products` suite."""
-        return gate_report(run_date, ["raw_products"])
-
-    @task
-    def validate_clean(run_date: str) -> dict:
-        """Training set passed the `clean_training` suite."""
-        return gate_report(run_date, ["clean_scoring", "clean_training"])
-
     snapshot = spark_job("extract_products", task_id="snapshot")
     clean = spark_job("clean_products", task_id="clean")
     prepare = spark_job("prepare_training", task_id="prepare_training")
@@ -68,5 +58,8 @@ with DAG(
     promote = hscode("select --stage promote", task_id="promote")
     report = hscode("select --stage report", task_id="report")
 
-    (snapshot >> validate_snapshot(RUN_DATE) >> clean >> validate_clean(RUN_DATE) >> prepare
+    validate_snapshot = gate_task("validate_snapshot", ["raw_products"])
+    validate_clean = gate_task("validate_clean", ["clean_scoring", "clean_training"])
+
+    (snapshot >> validate_snapshot >> clean >> validate_clean >> prepare
      >> train >> cross_validate >> promote >> report)

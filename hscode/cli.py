@@ -155,6 +155,7 @@ def demo(
 
     from hscode.catalog import Catalog, parse_ds
     from hscode.local_airflow import dags_test
+    from hscode.warehouse import warehouse_from_settings
 
     config = config or DEMO_PROFILE
     ds = parse_ds(ds or _today()).isoformat()
@@ -170,7 +171,7 @@ def demo(
         dags_test("hscode_nightly_scoring", d, env,
                   expect=catalog.run_dir(d) / "publish_predictions.json")
     console.rule("outputs")
-    with _warehouse(settings) as wh:
+    with warehouse_from_settings(settings) as wh:
         per_day = wh.execute("SELECT CAST(ds AS VARCHAR), COUNT(*) FROM hs_predictions "
                              "GROUP BY ds ORDER BY ds")
         queue = dict(wh.execute("SELECT CAST(ds AS VARCHAR), COUNT(*) FROM hs_review_queue "
@@ -190,12 +191,6 @@ def demo(
     ]
     for name, where in rows:
         console.print(f"{name:>16}: {where}")
-
-
-def _warehouse(settings):  # noqa: ANN001, ANN202
-    from hscode.warehouse import warehouse_from_settings
-
-    return warehouse_from_settings(settings)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

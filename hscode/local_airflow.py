@@ -44,11 +44,14 @@ def airflow_env(settings: Settings, config_file: Path | None = None,
     return env
 
 
+def _airflow(args: Sequence[str]) -> list[str]:
+    return [str(Path(sys.executable).parent / "airflow"), *args]
+
+
 def run_airflow(args: Sequence[str], env: Mapping[str, str], check: bool = True
                 ) -> subprocess.CompletedProcess[str]:
     """Run ``airflow <args>`` (the venv's) with ``env``; output streams through."""
-    cmd = [str(Path(sys.executable).parent / "airflow"), *args]
-    proc = subprocess.run(cmd, env=dict(env), check=False, text=True)
+    proc = subprocess.run(_airflow(args), env=dict(env), check=False, text=True)
     if check and proc.returncode:
         raise RuntimeError(f"`airflow {' '.join(args)}` failed with exit code {proc.returncode}")
     return proc
@@ -57,8 +60,8 @@ def run_airflow(args: Sequence[str], env: Mapping[str, str], check: bool = True
 def ensure_metadata_db(env: Mapping[str, str]) -> None:
     """Create or migrate the SQLite metadata database (about 10 s the first time)."""
     Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
-    subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
-                   env=dict(env), check=True, capture_output=True, text=True)
+    subprocess.run(_airflow(["db", "migrate"]), env=dict(env), check=True,
+                   capture_output=True, text=True)
 
 
 def dags_test(dag_id: str, ds: str, env: Mapping[str, str], conf: dict | None = None,

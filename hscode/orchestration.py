@@ -80,6 +80,17 @@ def gate_report(ds: str, suites: list[str]) -> dict[str, Any]:
     return out
 
 
+def gate_task(task_id: str, suites: list[str]) -> Any:  # noqa: ANN401 - an XComArg
+    """A task that runs :func:`gate_report` for ``suites`` on the run date."""
+    from airflow.sdk import task
+
+    def check(run_date: str) -> dict[str, Any]:
+        return gate_report(run_date, suites)
+
+    check.__doc__ = f"The run's GX results for {', '.join(suites)} passed."
+    return task(task_id=task_id)(check)(RUN_DATE)
+
+
 def run_summary(ds: str, name: str) -> dict[str, Any]:
     """A job's JSON summary for the run date (``runs/ds=D/<name>.json``)."""
     from hscode.catalog import Catalog

@@ -52,14 +52,12 @@ def drift_metrics(code_counts: Mapping[str, int], confidence_hist: list[float],
         cfg: Thresholds.
     """
     codes = {k: float(v) for k, v in code_counts.items()}
-    conf_now = dict(enumerate(confidence_hist))
-    conf_ref = dict(enumerate(reference["confidence_hist"]))
+    conf_now = {str(i): float(v) for i, v in enumerate(confidence_hist)}
+    conf_ref = {str(i): float(v) for i, v in enumerate(reference["confidence_hist"])}
     rows = [
         ("code_psi", psi(codes, reference["code_shares"]), cfg.code_psi_threshold),
         ("code_kl", kl_divergence(codes, reference["code_shares"]), cfg.code_kl_threshold),
-        ("confidence_psi", psi({str(k): v for k, v in conf_now.items()},
-                               {str(k): v for k, v in conf_ref.items()}),
-         cfg.confidence_psi_threshold),
+        ("confidence_psi", psi(conf_now, conf_ref), cfg.confidence_psi_threshold),
     ]
     return [{"metric": m, "value": round(v, 6), "threshold": t, "breached": bool(v > t)}
             for m, v, t in rows]

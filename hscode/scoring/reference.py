@@ -86,15 +86,20 @@ def build_reference(train: pd.DataFrame, test: pd.DataFrame, probs: np.ndarray,
     }
 
 
-def write_reference(artifact: Path, prepared: Path) -> dict[str, Any]:
-    """Score the hold-out with the saved artifact and write its ``scoring_reference.json``."""
+def compute_reference(artifact: Path, prepared: Path) -> dict[str, Any]:
+    """Score the hold-out of ``prepared`` with the saved artifact; its reference."""
     from hscode.predictor import load_predictor
     from hscode.training.data import load_prepared
 
     data = load_prepared(prepared)
     predictor = load_predictor(artifact)
-    probs = predictor.predict_proba(list(data.test["text"]))
-    ref = build_reference(data.train, data.test, probs, predictor.labels)
+    return build_reference(data.train, data.test,
+                           predictor.predict_proba(list(data.test["text"])), predictor.labels)
+
+
+def write_reference(artifact: Path, prepared: Path) -> dict[str, Any]:
+    """Compute the reference and write it into the artifact (``scoring_reference.json``)."""
+    ref = compute_reference(artifact, prepared)
     (artifact / REFERENCE_FILE).write_text(json.dumps(ref), encoding="utf-8")
     return ref
 
@@ -109,14 +114,8 @@ def load_reference(artifact: Path) -> dict[str, Any]:
     path = artifact / REFERENCE_FILE
     if path.is_file():
         return json.loads(path.read_text(encoding="utf-8"))
-    from hscode.predictor import load_predictor
-    from hscode.training.data import load_prepared
-
     lineage = json.loads((artifact / "lineage.json").read_text(encoding="utf-8"))
-    data = load_prepared(Path(lineage["prepared_dir"]))
-    predictor = load_predictor(artifact)
-    return build_reference(data.train, data.test,
-                           predictor.predict_proba(list(data.test["text"])), predictor.labels)
+    return compute_reference(artifact, Path(lineage["prepared_dir"]))
 
 
 def review_threshold(reference: dict[str, Any], target_precision: float,
