@@ -44,6 +44,7 @@ DOMAIN_STOP_WORDS = ("pcs", "pc", "ctn", "ctns", "pkg", "pkgs", "qty", "nos", "p
 CATALOG_REASONS = ("missing_product_id", "duplicate_product_id", "text_too_long", "empty_text")
 TRAINING_REASONS = ("invalid_code", "unknown_code", "bad_assurance", "untrusted_assurance",
                     "conflicting_code")
+QUARANTINE_CONTROL_CHARS = r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F]"  # C0 + DEL, not \t \n \r
 QUARANTINE_COLUMNS = ("product_id", "ds", "scope", "reason", "hs_code", "assurance_level",
                       "raw_text")
 
@@ -129,9 +130,12 @@ def flag_conflicting_codes(df: DataFrame) -> DataFrame:
 def _quarantine(df: DataFrame, scope: str) -> DataFrame:
     from pyspark.sql import functions as F
 
+    # The first 1,000 characters for people to read; control characters (NUL cannot even be
+    # stored in PostgreSQL text) shown as U+FFFD.
+    shown = F.regexp_replace(F.substring("raw_text", 1, 1000), QUARANTINE_CONTROL_CHARS, "\ufffd")
     return df.select(
         "product_id", "ds", F.lit(scope).alias("scope"), "reason", "hs_code",
-        "assurance_level", F.substring("raw_text", 1, 1000).alias("raw_text"),
+        "assurance_level", shown.alias("raw_text"),
     )
 
 

@@ -30,10 +30,11 @@ WarehouseOpt = Annotated[
 
 
 def _settings(config: Path | None, warehouse_url: str | None = None):  # noqa: ANN202
-    from hscode.config import load_settings
+    from hscode.config import load_settings, refuse_password
 
     settings = load_settings(config)
     if warehouse_url:
+        refuse_password(warehouse_url, "--warehouse-url")
         settings = settings.model_copy(
             update={"warehouse": settings.warehouse.model_copy(update={"url": warehouse_url})}
         )
@@ -50,9 +51,12 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> 
 def config(config: ConfigOpt = None, warehouse_url: WarehouseOpt = None) -> None:
     """Print the resolved configuration (defaults + file + environment) as JSON."""
     settings = _settings(config, warehouse_url)
+    from hscode.config import redact_url
+
     out = json.loads(settings.model_dump_json())
+    out["warehouse"]["url"] = redact_url(out["warehouse"]["url"])
     out["resolved"] = {"home": str(settings.home), "data_dir": str(settings.data_dir),
-                       "warehouse_url": settings.warehouse_url}
+                       "warehouse_url": settings.warehouse_display}
     typer.echo(json.dumps(out, indent=2))
 
 
@@ -74,7 +78,7 @@ def seed(
     with console.status("seeding") as status, warehouse_from_settings(settings) as wh:
         report = seed_warehouse(settings, wh, declarations,
                                 step=lambda msg: status.update(f"seed: {msg}"))
-    table = RichTable(title=f"seed -> {settings.warehouse_url}")
+    table = RichTable(title=f"seed -> {settings.warehouse_display}")
     table.add_column("what")
     table.add_column("rows", justify="right")
     table.add_row("source rows read", str(report.rows_read))
@@ -92,7 +96,7 @@ def tables(config: ConfigOpt = None, warehouse_url: WarehouseOpt = None) -> None
     from hscode.warehouse import ALL_TABLES, warehouse_from_settings
 
     settings = _settings(config, warehouse_url)
-    out = RichTable(title=settings.warehouse_url)
+    out = RichTable(title=settings.warehouse_display)
     out.add_column("table")
     out.add_column("rows", justify="right")
     out.add_column("description")
@@ -178,7 +182,7 @@ def demo(
                                 "GROUP BY ds")).get(ds, 0)
     selection = catalog.selection_dir(ds)
     rows = [
-        ("warehouse", settings.warehouse_url),
+        ("warehouse", settings.warehouse_display),
         ("hs_predictions", ", ".join(f"{d}: {n} rows" for d, n in per_day)),
         ("hs_review_queue", f"{queue} rows for {ds} (view)"),
         ("other tables", "hs_unscorable, hs_scoring_runs, hs_drift"),

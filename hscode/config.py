@@ -7,11 +7,13 @@ option or ``HSCODE_CONFIG`` (or ``./hscode.yaml`` when present) -> environment v
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -36,6 +38,9 @@ class WarehouseSettings(_Section):
     """The analytical warehouse the pipeline reads from and writes back to."""
 
     url: str = "duckdb:///warehouse.duckdb"
+    # Airflow connection holding the warehouse URL instead of ``url`` (``AIRFLOW_CONN_<ID>``
+    # in the environment, else Airflow's secrets backend / metadata database).
+    conn_id: str | None = None
     connect_retries: int = Field(3, ge=0)
     retry_backoff_s: float = Field(1.0, ge=0)
 
@@ -122,6 +127,14 @@ class CleaningSettings(_Section):
     drop_conflicting_from_training: bool = False
 
 
+class JobsSettings(_Section):
+    """How the Spark jobs in ``jobs/`` share a run date."""
+
+    # One job per run date at a time (overlapping backfills, a manual rerun during the
+    # nightly run): a second one waits up to this long for the first, then fails.
+    date_lock_timeout_s: float = Field(7200, ge=0)
+
+
 class QualitySettings(_Section):
     """Great Expectations gates."""
 
@@ -160,6 +173,7 @@ class Settings(_Section):
     cleaning: CleaningSettings = CleaningSettings()
     selection: SelectionSettings = SelectionSettings()
     quality: QualitySettings = QualitySettings()
+    jobs: JobsSettings = JobsSettings()
     scoring: ScoringSettings = ScoringSettings()
     drift: DriftSettings = DriftSettings()
 
@@ -187,14 +201,79 @@ class Settings(_Section):
 
     @property
     def warehouse_url(self) -> str:
-        """Warehouse URL with a relative DuckDB file resolved under ``data_dir``."""
-        url = self.warehouse.url
+        """Warehouse URL with a relative DuckDB file resolved under ``data_dir``.
+
+        With ``warehouse.conn_id`` the URL (credentials included) comes from that Airflow
+        connection, read when it is needed and never written back anywhere.
+        """
+        url = (airflow_connection_uri(self.warehouse.conn_id) if self.warehouse.conn_id
+               else self.warehouse.url)
         prefix = "duckdb:///"
         if url.startswith(prefix) and not url[len(prefix) :].startswith("/"):
             rest = url[len(prefix) :]
             if rest != ":memory:":
                 return prefix + str(self.data_dir / rest)
         return url
+
+
+    @property
+    def warehouse_display(self) -> str:
+        """The warehouse URL with any password masked, for logs and reports."""
+        return redact_url(self.warehouse_url)
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password, if any, replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def refuse_password(url: str, where: str) -> str:
+    """Return ``url``; raise when it carries a password (files and command lines leak).
+
+    Raises:
+        ValueError: naming where credentials belong instead.
+    """
+    if urlsplit(url).password is not None:
+        raise ValueError(
+            f"{where}: the warehouse URL carries a password; credentials come only from the "
+            "environment (HSCODE_WAREHOUSE__URL, PGPASSWORD, ~/.pgpass) or an Airflow "
+            "connection (warehouse.conn_id)")
+    return url
+
+
+def airflow_connection_uri(conn_id: str, environ: Mapping[str, str] | None = None) -> str:
+    """The URI of Airflow connection ``conn_id``.
+
+    ``AIRFLOW_CONN_<CONN_ID>`` (URI or JSON, Airflow's own environment format) first; else
+    Airflow's SDK (secrets backends, metadata database) when Airflow is installed.
+
+    Raises:
+        ValueError: when the connection cannot be found.
+    """
+    environ = os.environ if environ is None else environ
+    raw = environ.get(f"AIRFLOW_CONN_{conn_id.upper()}")
+    if raw and raw.lstrip().startswith("{"):
+        c = json.loads(raw)
+        scheme = {"postgres": "postgresql"}.get(c.get("conn_type", ""), c.get("conn_type", ""))
+        auth = c.get("login") or ""
+        if c.get("password"):
+            auth += f":{c['password']}"
+        host = c.get("host") or ""
+        port = f":{c['port']}" if c.get("port") else ""
+        return f"{scheme}://{auth + '@' if auth else ''}{host}{port}/{c.get('schema') or ''}"
+    if raw:
+        return raw
+    try:
+        from airflow.sdk import Connection
+
+        return Connection.get(conn_id).get_uri()
+    except Exception as exc:  # noqa: BLE001 - any failure means: not found
+        raise ValueError(f"Airflow connection {conn_id!r} not found (set AIRFLOW_CONN_"
+                         f"{conn_id.upper()} or define it in Airflow): {exc}") from exc
 
 
 def _deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -254,6 +333,8 @@ def load_settings(
             "hscode.yaml" if Path("hscode.yaml").is_file() else None
         )
     if config_file is not None:
-        merged = _deep_merge(merged, _read_yaml(Path(config_file)))
+        from_file = _read_yaml(Path(config_file))
+        refuse_password(str((from_file.get("warehouse") or {}).get("url", "")), str(config_file))
+        merged = _deep_merge(merged, from_file)
     merged = _deep_merge(merged, _env_overrides(environ))
     return Settings.model_validate(merged)

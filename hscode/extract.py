@@ -14,18 +14,31 @@ if TYPE_CHECKING:
     from hscode.warehouse import Warehouse
 
 
-def stage_product_master(warehouse: Warehouse, staging: Path) -> Path:
+def stage_product_master(warehouse: Warehouse, staging: Path) -> tuple[Path, list[str]]:
     """Bulk-export ``product_master`` to one Parquet file Spark can read.
 
+    Only the declared columns are exported; columns an upstream system added are returned
+    so that the run reports them (they are not read).
+
     On a cluster, ``staging`` must be on storage the executors share.
+
+    Returns:
+        ``(staged file, extra columns)``.
+
+    Raises:
+        WarehouseSchemaError: when ``product_master`` is absent or lacks a declared column.
     """
+    import os
+
     import pyarrow.parquet as pq
 
+    extra = warehouse.check_columns(PRODUCT_MASTER)
     staging.parent.mkdir(parents=True, exist_ok=True)
-    tmp = staging.with_suffix(".tmp")
-    pq.write_table(warehouse.read_table(PRODUCT_MASTER), tmp)
+    tmp = staging.with_name(f".{staging.name}.{os.getpid()}.tmp")
+    # lenient: a null product id becomes a quarantine row in cleaning, not a failed read
+    pq.write_table(warehouse.read_table(PRODUCT_MASTER, lenient=True), tmp)
     tmp.replace(staging)
-    return staging
+    return staging, extra
 
 
 def to_snapshot(df: DataFrame, ds: str) -> DataFrame:

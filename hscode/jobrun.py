@@ -1,17 +1,23 @@
 """What every spark-submit entry point in ``jobs/`` shares: its CLI and its exit codes.
 
-Exit codes: 0 success; 2 bad arguments or configuration; 3 a quality gate failed (nothing
-downstream written); 4 accounting mismatch (rows lost); 1 anything unexpected.
+Exit codes: 0 success; 2 bad arguments, configuration or input schema; 3 a quality gate
+failed (nothing downstream written); 4 accounting mismatch (rows lost); 1 the run date stayed
+locked by another job, or anything unexpected.
+
+Each job holds its run date's lock (:func:`date_lock`) while it runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,11 +71,51 @@ def resolve_master(arg: str | None, settings: Settings) -> str | None:
 
 
 def write_summary(catalog: Catalog, ds: str, name: str, data: dict[str, Any]) -> Path:
-    """Keep a JSON summary of a job run under the run's report folder."""
+    """Keep a JSON summary of a job run under the run's report folder (atomic replace)."""
     path = catalog.run_dir(ds) / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
+    tmp.replace(path)
     return path
+
+
+@contextlib.contextmanager
+def date_lock(catalog: Catalog, ds: str, timeout_s: float, poll_s: float = 1.0
+              ) -> Iterator[Path]:
+    """Hold the run date's lock: one hscode job per date at a time.
+
+    Two backfills over overlapping dates, or a manual rerun during the nightly run, would
+    otherwise write the same partitions at once. The lock is an OS file lock
+    (``runs/ds=D/.lock``), released when the process ends however it ends, so a killed job
+    never blocks the rerun. The data directory must be local or on a file system with
+    working ``flock`` (NFSv4, not object storage).
+
+    Raises:
+        TimeoutError: when another job held the date for longer than ``timeout_s``.
+    """
+    path = catalog.run_dir(ds) / ".lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + timeout_s
+    with path.open("a+") as fh:
+        waited = False
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise TimeoutError(
+                        f"another hscode job held run date {ds} for more than {timeout_s:.0f}s "
+                        f"({path}); is a backfill of that date still running?") from None
+                if not waited:
+                    log.info("waiting for another hscode job on run date %s (%s)", ds, path)
+                    waited = True
+                time.sleep(poll_s)
+        try:
+            yield path
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def read_summary(catalog: Catalog, ds: str, name: str) -> dict[str, Any]:
@@ -100,7 +146,12 @@ def run_job(body: Callable[[argparse.Namespace, Settings], dict[str, Any]],
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     try:
-        out = body(args, settings)
+        with date_lock(Catalog.from_settings(settings), args.ds,
+                       settings.jobs.date_lock_timeout_s):
+            out = body(args, settings)
+    except TimeoutError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except QualityGateError as exc:
         print(f"quality gate failed, nothing downstream written:\n{exc}", file=sys.stderr)
         return 3

@@ -39,11 +39,20 @@ class Predictor:
         return [self.labels[i] for i in probs.argmax(axis=1)] if len(probs) else []
 
 
+class UnsafeModelError(ValueError):
+    """A model file that could run code when loaded; refused."""
+
+
 def load_predictor(artifact: Path) -> Predictor:
-    """Load ``model.keras`` (safe mode: only registered layers) or the SVM's ``model.joblib``.
+    """Load a model in safe mode: nothing in the file can run code.
+
+    ``model.keras`` loads with Keras' ``safe_mode`` (no Lambda layers, only registered
+    classes); the SVM's ``model.skops`` with skops (only scikit-learn/NumPy/SciPy types skops
+    trusts by default). Pickles (``model.joblib``, ``*.pkl``) are refused: retrain the model.
 
     Raises:
         FileNotFoundError: when the folder holds no model.
+        UnsafeModelError: when it holds only a pickle, or a file with untrusted content.
     """
     labels = json.loads((artifact / "labels.json").read_text())
     if (artifact / "model.keras").is_file():
@@ -51,10 +60,25 @@ def load_predictor(artifact: Path) -> Predictor:
 
         import hscode.models.text  # noqa: F401 - registers SubwordTokens for loading
 
-        model = tf.keras.models.load_model(artifact / "model.keras", safe_mode=True)
+        try:
+            model = tf.keras.models.load_model(artifact / "model.keras", safe_mode=True)
+        except ValueError as exc:
+            if "safe_mode" not in str(exc) and "Lambda" not in str(exc):
+                raise
+            raise UnsafeModelError(f"{artifact / 'model.keras'} refused in safe mode: {exc}"
+                                   ) from exc
         return Predictor(artifact, labels, "keras", model)
-    if (artifact / "model.joblib").is_file():
-        import joblib
+    if (artifact / "model.skops").is_file():
+        import skops.io as sio
 
-        return Predictor(artifact, labels, "svm", joblib.load(artifact / "model.joblib"))
-    raise FileNotFoundError(f"no model.keras or model.joblib in {artifact}")
+        try:
+            model = sio.load(artifact / "model.skops")  # default-trusted types only
+        except Exception as exc:  # skops raises UntrustedTypesFoundException (a ValueError)
+            raise UnsafeModelError(f"{artifact / 'model.skops'} refused: {exc}") from exc
+        return Predictor(artifact, labels, "svm", model)
+    pickles = [p.name for p in artifact.glob("*") if p.suffix in {".joblib", ".pkl", ".pickle"}]
+    if pickles:
+        raise UnsafeModelError(f"{artifact} holds only pickled model files {pickles}: loading "
+                               "one could run arbitrary code, so it is refused; retrain the "
+                               "model (artifacts are written as model.keras / model.skops)")
+    raise FileNotFoundError(f"no model.keras or model.skops in {artifact}")

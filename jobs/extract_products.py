@@ -8,6 +8,7 @@ stage of that date reads it, so a rerun of the date sees the same input.
 
 from __future__ import annotations
 
+import logging
 import sys
 from argparse import Namespace
 from typing import Any
@@ -15,6 +16,8 @@ from typing import Any
 from hscode.catalog import Catalog
 from hscode.config import Settings
 from hscode.jobrun import job_parser, resolve_master, run_job, write_summary
+
+log = logging.getLogger("hscode.extract")
 
 
 def run(args: Namespace, settings: Settings) -> dict[str, Any]:
@@ -34,7 +37,11 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     spark = build_spark(settings, resolve_master(args.master, settings), "hscode-extract")
     # extract
     with warehouse_from_settings(settings) as wh:
-        staged = stage_product_master(wh, settings.data_dir / "staging" / f"pm_{args.ds}.parquet")
+        staged, ignored = stage_product_master(
+            wh, settings.data_dir / "staging" / f"pm_{args.ds}.parquet")
+    if ignored:
+        log.warning("product_master has columns the pipeline does not read: %s", ignored)
+    spark.catalog.refreshByPath(str(staged))  # a long-lived session may cache an older file
     snapshot = to_snapshot(spark.read.parquet(str(staged)), args.ds).cache()
     rows = snapshot.count()
     prev = previous_partition(catalog.raw_products, args.ds)
@@ -47,6 +54,7 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     write_partition(snapshot, catalog.raw_products)
     staged.unlink(missing_ok=True)
     summary = {"ds": args.ds, "rows": rows, "previous_ds": prev, "previous_rows": prev_rows,
+               "ignored_columns": ignored,
                "snapshot": str(catalog.partition(catalog.raw_products, args.ds)),
                "data_docs": str(result.docs_index)}
     write_summary(catalog, args.ds, "extract_products", summary)

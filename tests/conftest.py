@@ -94,3 +94,23 @@ def warehouse_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "duckdb":
         return f"duckdb:///{tmp_path / 'wh.duckdb'}"
     return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture(scope="session")
+def textcnn(spark, tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> dict:  # noqa: ANN001
+    """A real Text-CNN trained on a 3,000-product slice of the catalog (run date 2026-11-01).
+
+    Returns the home it lives in (seeded, extracted, cleaned, prepared), its settings and the
+    training outcome. Tests that publish into this home share it; others copy the artifact.
+    """
+    from hscode.training.train import train
+    from jobs import prepare_training
+    from tests.pipeline import TRAIN_DS, args, job_settings, seed_slice, upstream
+
+    home = tmp_path_factory.mktemp("textcnn")
+    settings = job_settings(home)
+    seed_slice(settings)
+    upstream(settings, TRAIN_DS)
+    prepare_training.run(args(TRAIN_DS), settings)
+    model = train(settings, TRAIN_DS, "textcnn")
+    return {"home": home, "settings": settings, "model": model}

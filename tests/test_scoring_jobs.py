@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from argparse import Namespace
 from pathlib import Path
 
 import pyarrow as pa
@@ -11,81 +10,35 @@ import pyarrow.compute as pc
 import pytest
 
 from hscode.catalog import Catalog
-from hscode.config import Settings, load_settings
+from hscode.config import Settings
 from hscode.warehouse import open_warehouse, warehouse_from_settings
 from hscode.warehouse.schema import (
     HS_DRIFT,
     HS_PREDICTIONS,
     HS_SCORING_RUNS,
     HS_UNSCORABLE,
-    PRODUCT_MASTER,
 )
-from tests.conftest import SHARED_DATA
+from tests.pipeline import SLICE_ROWS as ROWS
+from tests.pipeline import TRAIN_DS as DS
+from tests.pipeline import args as _args
+from tests.pipeline import job_settings
+from tests.pipeline import score_and_publish as _score_and_publish
+from tests.pipeline import table as _table
+from tests.pipeline import upstream as _upstream
 
 pytestmark = pytest.mark.integration
-DS, DS2 = "2026-11-01", "2026-11-02"
-ROWS = 3000
+DS2 = "2026-11-02"
 
 
 def _settings(home: Path, url: str = "duckdb:///warehouse.duckdb") -> Settings:
-    return load_settings(environ={
-        "HSCODE_PATHS__HOME": str(home), "HSCODE_PATHS__SOURCE_DIR": str(SHARED_DATA),
-        "HSCODE_WAREHOUSE__URL": url, "HSCODE_WAREHOUSE__CONNECT_RETRIES": "0",
-        "HSCODE_TRAINING__MIN_ROWS_PER_CODE": "5", "HSCODE_TRAINING__EPOCHS": "3",
-        "HSCODE_TRAINING__NUM_PROC": "1", "HSCODE_SPARK__LOG_LEVEL": "ERROR",
-    })
-
-
-def _args(ds: str, **extra: object) -> Namespace:
-    return Namespace(ds=ds, master=None, config=None, **extra)
-
-
-def _seed_slice(settings: Settings) -> None:
-    """The real reference data, with product_master cut to ROWS products + 2 without text."""
-    from hscode.seed import seed_warehouse
-
-    with warehouse_from_settings(settings) as wh:
-        seed_warehouse(settings, wh)
-        pm = wh.read_table(PRODUCT_MASTER).slice(0, ROWS)
-        blank = pa.table({c: pa.nulls(2, pm.schema.field(c).type) for c in pm.column_names})
-        blank = blank.set_column(0, "product_id", pa.array(["ZZ-EMPTY-1", "ZZ-EMPTY-2"]))
-        wh.replace_table(PRODUCT_MASTER, pa.concat_tables([pm, blank.cast(pm.schema)]))
-
-
-def _upstream(settings: Settings, ds: str) -> None:
-    from jobs import clean_products, extract_products
-
-    extract_products.run(_args(ds), settings)
-    clean_products.run(_args(ds), settings)
-
-
-def _score_and_publish(settings: Settings, ds: str, version: int | None = None) -> dict:
-    from jobs import check_drift, publish_predictions, score_catalog
-
-    scored = score_catalog.run(_args(ds, model_version=version), settings)
-    published = publish_predictions.run(_args(ds, validate_only=False), settings)
-    drift = check_drift.run(_args(ds), settings)
-    return {"score": scored, "publish": published, "drift": drift}
+    return job_settings(home, url)
 
 
 @pytest.fixture(scope="module")
-def scored(spark, tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> dict:  # noqa: ANN001
-    from hscode.training.train import train
-    from jobs import prepare_training
-
-    home = tmp_path_factory.mktemp("scoring")
-    settings = _settings(home)
-    _seed_slice(settings)
-    _upstream(settings, DS)
-    prepare_training.run(_args(DS), settings)
-    model = train(settings, DS, "textcnn")
+def scored(textcnn: dict) -> dict:
+    settings = textcnn["settings"]
     out = _score_and_publish(settings, DS)
-    return {"home": home, "settings": settings, "model": model, **out}
-
-
-def _table(settings: Settings, table) -> pa.Table:  # noqa: ANN001
-    with warehouse_from_settings(settings) as wh:
-        return wh.read_table(table)
+    return {**textcnn, **out}
 
 
 def test_scoring_fills_predictions_unscorable_and_review_queue(scored: dict) -> None:

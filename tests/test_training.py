@@ -148,7 +148,7 @@ def test_train_entry_point_writes_versioned_artifacts(prepared: Path, tmp_path: 
     catalog = Catalog.from_settings(settings)
     shutil.copytree(prepared, catalog.partition(catalog.prepared, DS))
     svm = train(settings, DS, "svm")
-    assert (svm.artifact / "model.joblib").is_file()
+    assert (svm.artifact / "model.skops").is_file()
     assert svm.artifact.parent == catalog.models / "svm"
     assert json.loads((svm.artifact / "lineage.json").read_text())["data_snapshot"].startswith(DS)
     # the saved baseline loads through the shared predictor and reproduces its test metrics

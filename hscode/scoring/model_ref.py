@@ -51,7 +51,7 @@ def resolve_model(catalog: Catalog, version: int | None = None) -> ModelRef:
         return ModelRef(Path(champion["path"]), champion["model"],
                         f"registry:{champion['version']}", "champion")
     artifacts = [p.parent for p in catalog.models.glob("*/*/labels.json")
-                 if (p.parent / "model.keras").is_file() or (p.parent / "model.joblib").is_file()]
+                 if (p.parent / "model.keras").is_file() or (p.parent / "model.skops").is_file()]
     if not artifacts:
         raise FileNotFoundError(f"no model to score with: no champion in {catalog.registry} and "
                                 f"no trained artifact under {catalog.models}; run `hscode train` "

@@ -1,7 +1,7 @@
 """Model artifacts: one directory per trained model, with everything needed to trust it.
 
 Layout of ``<models_dir>/<model>/<version>/``:
-``model.keras`` (networks: vectoriser + network, takes raw model text) or ``model.joblib``
+``model.keras`` (networks: vectoriser + network, takes raw model text) or ``model.skops``
 (baseline), ``labels.json``, ``params.json``, ``metrics.json``, ``history.json`` and
 ``lineage.json`` (data snapshot id, code version, training configuration).
 """

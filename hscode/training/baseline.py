@@ -50,10 +50,16 @@ def fit_predict(train: pd.DataFrame, test: pd.DataFrame, seed: int = 42,
 
 
 def save_baseline(model: Any, out_dir: Path) -> Path:  # noqa: ANN401
-    """Persist with joblib (trusted, self-produced artifacts only)."""
-    import joblib
+    """Persist as ``model.skops``: a format that loads without running code (no pickle).
+
+    SMOTE only acts while fitting, so the saved model is the plain TF-IDF + SVM pipeline
+    (identical predictions) and every type in it is one skops trusts by default.
+    """
+    import skops.io as sio
+    from sklearn.pipeline import Pipeline
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "model.joblib"
-    joblib.dump(model, path)
+    path = out_dir / "model.skops"
+    steps = model.named_steps
+    sio.dump(Pipeline([("tfidf", steps["tfidf"]), ("svm", steps["svm"])]), path)
     return path

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hscode.warehouse.base import Warehouse
+from hscode.warehouse.base import Warehouse, WarehouseSchemaError
 from hscode.warehouse.schema import ALL_TABLES, TABLES, Column, Table
 
 if TYPE_CHECKING:
     from hscode.config import Settings
 
-__all__ = ["ALL_TABLES", "TABLES", "Column", "Table", "Warehouse", "hs6_codes",
+__all__ = ["ALL_TABLES", "TABLES", "Column", "Table", "Warehouse", "WarehouseSchemaError", "hs6_codes",
            "open_warehouse", "warehouse_from_settings"]
 
 

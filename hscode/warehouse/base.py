@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import pyarrow as pa
 
-from hscode.warehouse.schema import ALL_TABLES, ALL_VIEWS, Table, View, ident
+from hscode.warehouse.schema import ALL_TABLES, ALL_VIEWS, Table, View, check_identifier, ident
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -36,6 +36,10 @@ def with_retries(
                         retries, wait)
             time.sleep(wait)
             attempt += 1
+
+
+class WarehouseSchemaError(ValueError):
+    """A table the pipeline reads is absent or lacks declared columns."""
 
 
 class Warehouse(abc.ABC):
@@ -117,9 +121,44 @@ class Warehouse(abc.ABC):
         self._replace_many(steps)
         return {t.name: d.num_rows for t, d, _, _ in steps}
 
-    def read_table(self, table: Table) -> pa.Table:
-        """All rows of ``table``, ordered by its primary key when it has one."""
-        return table.conform(self.read_arrow(table.select_sql()))
+    def read_table(self, table: Table, lenient: bool = False) -> pa.Table:
+        """All rows of ``table``, ordered by its primary key when it has one.
+
+        ``lenient``: nulls in NOT NULL columns are kept (see :meth:`Table.conform`).
+
+        Raises:
+            WarehouseSchemaError: when the table is absent or lacks a declared column.
+        """
+        self.check_columns(table)
+        return table.conform(self.read_arrow(table.select_sql()), lenient)
+
+    def columns_of(self, name: str) -> list[str]:
+        """The columns of table ``name`` in the current schema, in order (none if absent)."""
+        rows = self.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = "
+            f"{self._param} AND table_schema = current_schema() ORDER BY ordinal_position",
+            (check_identifier(name),))
+        return [r[0] for r in rows]
+
+    def check_columns(self, table: Table) -> list[str]:
+        """Check that ``table`` exists with every declared column; return its extra ones.
+
+        Extra columns (an upstream system added one) are not read; the caller reports them.
+
+        Raises:
+            WarehouseSchemaError: when the table is absent or lacks a declared column.
+        """
+        present = self.columns_of(table.name)
+        if not present:
+            raise WarehouseSchemaError(
+                f"warehouse table {table.name} does not exist (run `hscode seed`, or create "
+                f"it with columns {table.column_names})")
+        missing = [c for c in table.column_names if c not in present]
+        if missing:
+            raise WarehouseSchemaError(
+                f"warehouse table {table.name} lacks column(s) {missing}: expected "
+                f"{table.column_names}, found {present}")
+        return [c for c in present if c not in table.column_names]
 
     def count(self, table: Table) -> int:
         """Number of rows in ``table``."""

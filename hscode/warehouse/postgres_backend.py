@@ -1,10 +1,17 @@
-"""PostgreSQL warehouse over a real connection (psycopg 3); bulk paths use COPY."""
+"""PostgreSQL warehouse over a real connection (psycopg 3); bulk paths use COPY.
+
+Every operation is atomic (autocommit statements, or one transaction for a replace), so
+when the server goes away for a moment (restart, fail-over, a killed session) the
+operation is retried on a fresh connection with exponential backoff. Concurrent writers
+of the same tables (two overlapping backfills) are serialised by a table lock that
+readers do not wait for.
+"""
 
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import psycopg
 import pyarrow as pa
@@ -14,6 +21,7 @@ from hscode.warehouse.base import Warehouse, with_retries
 from hscode.warehouse.schema import Table, ident, idents
 
 _COPY_CHUNK = 1 << 20
+T = TypeVar("T")
 
 
 class PostgresWarehouse(Warehouse):
@@ -23,10 +31,24 @@ class PostgresWarehouse(Warehouse):
 
     def __init__(self, url: str, retries: int = 3, backoff_s: float = 1.0) -> None:
         self.url = url
-        self._con = with_retries(
-            lambda: psycopg.connect(url, autocommit=True, connect_timeout=10),
-            retries, backoff_s, (psycopg.OperationalError,),
+        self.retries, self.backoff_s = retries, backoff_s
+        self._con = self._connect()
+
+    def _connect(self) -> psycopg.Connection:
+        return with_retries(
+            lambda: psycopg.connect(self.url, autocommit=True, connect_timeout=10),
+            self.retries, self.backoff_s, (psycopg.OperationalError,),
         )
+
+    def _retrying(self, op: Callable[[psycopg.Connection], T]) -> T:
+        """Run ``op`` on a live connection; on a lost connection reconnect and run it again."""
+
+        def attempt() -> T:
+            if self._con.closed or self._con.broken:
+                self._con = self._connect()
+            return op(self._con)
+
+        return with_retries(attempt, self.retries, self.backoff_s, (psycopg.OperationalError,))
 
     def close(self) -> None:
         self._con.close()
@@ -36,29 +58,43 @@ class PostgresWarehouse(Warehouse):
         return "%s"
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._con.cursor() as cur:
-            cur.execute(sql, list(params) or None)
-            return cur.fetchall() if cur.description else []
+        def op(con: psycopg.Connection) -> list[tuple[Any, ...]]:
+            with con.cursor() as cur:
+                cur.execute(sql, list(params) or None)
+                return cur.fetchall() if cur.description else []
+
+        return self._retrying(op)
 
     def read_arrow(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
         # For query results (counts, reports); whole tables go through read_table's COPY.
-        with self._con.cursor() as cur:
-            cur.execute(sql, list(params) or None)
-            names = [d.name for d in cur.description or []]
-            rows = cur.fetchall()
-        return pa.table({n: pa.array([r[i] for r in rows]) for i, n in enumerate(names)})
+        def op(con: psycopg.Connection) -> pa.Table:
+            with con.cursor() as cur:
+                cur.execute(sql, list(params) or None)
+                names = [d.name for d in cur.description or []]
+                rows = cur.fetchall()
+            return pa.table({n: pa.array([r[i] for r in rows]) for i, n in enumerate(names)})
 
-    def read_table(self, table: Table) -> pa.Table:
+        return self._retrying(op)
+
+    def read_table(self, table: Table, lenient: bool = False) -> pa.Table:
         # CSV loses types; read as text and cast with the declared schema.
+        self.check_columns(table)
         sql = table.select_sql()
-        buf = io.BytesIO()
-        with self._con.cursor() as cur, cur.copy(
-            f"COPY ({sql}) TO STDOUT (FORMAT csv, HEADER true)"
-        ) as copy:
-            for block in copy:
-                buf.write(block)
-        buf.seek(0)
+
+        def op(con: psycopg.Connection) -> io.BytesIO:
+            buf = io.BytesIO()
+            with con.cursor() as cur, cur.copy(
+                f"COPY ({sql}) TO STDOUT (FORMAT csv, HEADER true)"
+            ) as copy:
+                for block in copy:
+                    buf.write(block)
+            buf.seek(0)
+            return buf
+
+        buf = self._retrying(op)
         schema = table.arrow_schema
+        if lenient:
+            schema = pa.schema([f.with_nullable(True) for f in schema])
         return pacsv.read_csv(
             buf,
             convert_options=pacsv.ConvertOptions(
@@ -74,14 +110,24 @@ class PostgresWarehouse(Warehouse):
 
     def _replace_many(self, steps: Sequence[tuple[Table, pa.Table, str, Sequence[Any]]]
                       ) -> None:
-        with self._con.transaction(), self._con.cursor() as cur:
-            for table, data, where, params in steps:
-                buf = io.BytesIO()
-                # Arrow quotes every string and leaves nulls unquoted-empty (COPY's CSV rules)
-                pacsv.write_csv(data, buf, write_options=pacsv.WriteOptions(include_header=False))
-                payload = buf.getbuffer()
-                cols, name = idents(table.column_names), ident(table.name)
-                cur.execute(f"DELETE FROM {name} WHERE {where}", list(params) or None)
-                with cur.copy(f"COPY {name} ({cols}) FROM STDIN (FORMAT csv)") as copy:
-                    for start in range(0, len(payload), _COPY_CHUNK):
-                        copy.write(payload[start : start + _COPY_CHUNK])
+        payloads = []
+        for _, data, _, _ in steps:
+            buf = io.BytesIO()
+            # Arrow quotes every string and leaves nulls unquoted-empty (COPY's CSV rules)
+            pacsv.write_csv(data, buf, write_options=pacsv.WriteOptions(include_header=False))
+            payloads.append(buf.getbuffer())
+        # One writer at a time per table (SHARE ROW EXCLUSIVE conflicts with itself, not with
+        # readers); locked in name order so two writers never wait on each other in a cycle.
+        locked = ", ".join(ident(n) for n in sorted({t.name for t, _, _, _ in steps}))
+
+        def op(con: psycopg.Connection) -> None:
+            with con.transaction(), con.cursor() as cur:
+                cur.execute(f"LOCK TABLE {locked} IN SHARE ROW EXCLUSIVE MODE")
+                for (table, _, where, params), payload in zip(steps, payloads, strict=True):
+                    cols, name = idents(table.column_names), ident(table.name)
+                    cur.execute(f"DELETE FROM {name} WHERE {where}", list(params) or None)
+                    with cur.copy(f"COPY {name} ({cols}) FROM STDIN (FORMAT csv)") as copy:
+                        for start in range(0, len(payload), _COPY_CHUNK):
+                            copy.write(payload[start : start + _COPY_CHUNK])
+
+        self._retrying(op)

@@ -106,16 +106,24 @@ class Table:
         return ", ".join(f"{c.name} {_SPARK_TYPES[c.type]}" for c in self.columns)
 
     def select_sql(self) -> str:
-        """``SELECT`` of all columns in declared order, sorted by the primary key."""
-        order = idents(self.primary_key) if self.primary_key else "1"
+        """``SELECT`` of all columns in declared order, sorted by the primary key (tables
+        without one: by every column, so that two reads of the same rows are equal)."""
+        order = idents(self.primary_key or self.column_names)
         return f"SELECT {idents(self.column_names)} FROM {ident(self.name)} ORDER BY {order}"
 
-    def conform(self, data: pa.Table) -> pa.Table:
-        """Select and cast ``data`` to this table's schema; raise on missing columns."""
+    def conform(self, data: pa.Table, lenient: bool = False) -> pa.Table:
+        """Select and cast ``data`` to this table's schema; raise on missing columns.
+
+        ``lenient`` keeps nulls in NOT NULL columns (a source that breaks its own
+        constraints: the caller quarantines those rows instead of failing on them).
+        """
         missing = [c for c in self.column_names if c not in data.column_names]
         if missing:
             raise ValueError(f"{self.name}: data lacks columns {missing}")
-        return data.select(self.column_names).cast(self.arrow_schema)
+        schema = self.arrow_schema
+        if lenient:
+            schema = pa.schema([f.with_nullable(True) for f in schema])
+        return data.select(self.column_names).cast(schema)
 
 
 PRODUCT_MASTER = Table(
