@@ -118,15 +118,19 @@ def _today() -> str:
 
 @app.command()
 def submit(
-    job: Annotated[str, typer.Argument(help="extract_products or clean_products")],
+    job: Annotated[str, typer.Argument(help="A job in jobs/: extract_products, clean_products, "
+                                            "prepare_training, score_catalog, "
+                                            "publish_predictions, check_drift")],
     ds: DsOpt = "",
     master: Annotated[str, typer.Option(help="Spark master.")] = "local[*]",
+    config: ConfigOpt = None,
 ) -> None:
     """Run one Spark job for a date through spark-submit."""
     from hscode.catalog import parse_ds
     from hscode.submit import submit as run
 
-    code = run(job, parse_ds(ds or _today()).isoformat(), master)
+    job_args = ["--config", str(config.resolve())] if config else []
+    code = run(job, parse_ds(ds or _today()).isoformat(), master, job_args)
     if code:
         raise typer.Exit(code)
 

@@ -296,3 +296,17 @@ def test_two_overlapping_backfills_at_once_leave_one_consistent_night_per_date(
     rerun = _published(settings, DATES[1])
     for name, rows in rerun.items():
         assert rows.equals(nights[DATES[1]][name]), name
+
+
+def test_a_second_job_for_the_same_date_waits_then_fails_clearly(tmp_path: Path) -> None:
+    from hscode.jobrun import date_lock
+
+    catalog = Catalog.from_settings(job_settings(tmp_path))
+    with date_lock(catalog, "2026-11-20", timeout_s=5):
+        with pytest.raises(TimeoutError, match="another hscode job held run date 2026-11-20"), \
+                date_lock(catalog, "2026-11-20", timeout_s=0.3, poll_s=0.1):
+            pass
+        with date_lock(catalog, "2026-11-21", timeout_s=0):  # other dates are free
+            pass
+    with date_lock(catalog, "2026-11-20", timeout_s=0):  # released on exit
+        pass
