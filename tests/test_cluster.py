@@ -74,7 +74,7 @@ def test_jobs_run_on_the_standalone_cluster(cluster: dict, tmp_path: Path, share
                                             ) -> None:
     from hscode.catalog import Catalog
     from hscode.config import load_settings
-    from tests.test_scoring_jobs import _seed_slice
+    from tests.pipeline import seed_slice as _seed_slice
 
     env = {**os.environ, "HSCODE_PATHS__HOME": str(tmp_path),
            "HSCODE_PATHS__SOURCE_DIR": str(SHARED_DATA), "PYSPARK_PYTHON": sys.executable,

@@ -119,7 +119,7 @@ def project(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> dict
 
     from hscode.config import load_settings
     from hscode.local_airflow import airflow_env, dags_test, ensure_metadata_db
-    from tests.test_scoring_jobs import _seed_slice
+    from tests.pipeline import seed_slice as _seed_slice
 
     home = tmp_path_factory.mktemp("project")
     config = home / "hscode.yaml"
