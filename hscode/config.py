@@ -215,7 +215,6 @@ class Settings(_Section):
                 return prefix + str(self.data_dir / rest)
         return url
 
-
     @property
     def warehouse_display(self) -> str:
         """The warehouse URL with any password masked, for logs and reports."""

@@ -37,6 +37,8 @@ def job_env(settings: Settings) -> dict[str, str]:
             "HSCODE_PATHS__SOURCE_DIR": str(SHARED_DATA),
             "HSCODE_WAREHOUSE__URL": settings.warehouse.url,
             "HSCODE_WAREHOUSE__CONNECT_RETRIES": str(settings.warehouse.connect_retries),
+            "HSCODE_WAREHOUSE__RETRY_BACKOFF_S": str(settings.warehouse.retry_backoff_s),
+            "HSCODE_JOBS__DATE_LOCK_TIMEOUT_S": str(settings.jobs.date_lock_timeout_s),
             "HSCODE_SPARK__LOG_LEVEL": "ERROR"}
 
 

@@ -146,7 +146,7 @@ def _loose_product_master(settings: Settings, rows: pa.Table) -> None:
 
 def _as_table(df: pd.DataFrame) -> pa.Table:
     return pa.Table.from_pandas(df, preserve_index=False).cast(
-        pa.schema([f.with_nullable(True) for f in PRODUCT_MASTER.arrow_schema]))
+        PRODUCT_MASTER.arrow_schema_for(lenient=True))
 
 
 def run_jobs(settings: Settings, ds: str, jobs: tuple[str, ...] = (

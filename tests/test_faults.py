@@ -193,12 +193,8 @@ def _job_cmd(job: str, ds: str) -> list[str]:
 
 
 def _env(settings: Settings) -> dict[str, str]:
-    env = {**os.environ, **job_env(settings), "PYSPARK_PYTHON": sys.executable,
-           "PYTHONPATH": str(REPO)}
-    env["HSCODE_WAREHOUSE__CONNECT_RETRIES"] = str(settings.warehouse.connect_retries)
-    env["HSCODE_WAREHOUSE__RETRY_BACKOFF_S"] = str(settings.warehouse.retry_backoff_s)
-    env["HSCODE_JOBS__DATE_LOCK_TIMEOUT_S"] = str(settings.jobs.date_lock_timeout_s)
-    return env
+    return {**os.environ, **job_env(settings), "PYSPARK_PYTHON": sys.executable,
+            "PYTHONPATH": str(REPO)}
 
 
 def _partitions(settings: Settings, ds: str) -> dict[str, pd.DataFrame]:

@@ -92,9 +92,7 @@ class PostgresWarehouse(Warehouse):
             return buf
 
         buf = self._retrying(op)
-        schema = table.arrow_schema
-        if lenient:
-            schema = pa.schema([f.with_nullable(True) for f in schema])
+        schema = table.arrow_schema_for(lenient)
         return pacsv.read_csv(
             buf,
             convert_options=pacsv.ConvertOptions(

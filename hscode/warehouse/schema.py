@@ -86,8 +86,13 @@ class Table:
 
     @property
     def arrow_schema(self) -> pa.Schema:
+        return self.arrow_schema_for()
+
+    def arrow_schema_for(self, lenient: bool = False) -> pa.Schema:
+        """The Arrow schema; ``lenient`` makes every column nullable (see :meth:`conform`)."""
         return pa.schema(
-            [pa.field(c.name, c.arrow_type, nullable=c.nullable) for c in self.columns]
+            [pa.field(c.name, c.arrow_type, nullable=lenient or c.nullable)
+             for c in self.columns]
         )
 
     def ddl(self, dialect: str) -> str:
@@ -120,10 +125,7 @@ class Table:
         missing = [c for c in self.column_names if c not in data.column_names]
         if missing:
             raise ValueError(f"{self.name}: data lacks columns {missing}")
-        schema = self.arrow_schema
-        if lenient:
-            schema = pa.schema([f.with_nullable(True) for f in schema])
-        return data.select(self.column_names).cast(schema)
+        return data.select(self.column_names).cast(self.arrow_schema_for(lenient))
 
 
 PRODUCT_MASTER = Table(
