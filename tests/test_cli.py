@@ -57,3 +57,19 @@ def test_submit_refuses_unknown_job_and_bad_date() -> None:
     assert cmd[1:3] == ["--master", "spark://h:7077"] and cmd[-2:] == ["--ds", "2026-11-01"]
     result = runner.invoke(app, ["submit", "extract_products", "--ds", "2026-02-30"])
     assert result.exit_code != 0
+
+
+@pytest.mark.integration
+def test_submit_hands_the_config_file_to_the_job(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("quality:\n  min_rows: -1\n")  # refused by the job's settings validation
+    hscode = str(Path(sys.executable).parent / "hscode")
+    proc = subprocess.run([hscode, "submit", "extract_products", "--ds", "2026-11-01",
+                           "--config", str(bad)], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=300, check=False)
+    out = proc.stdout + proc.stderr  # spark-submit passes the driver's stderr to stdout
+    assert proc.returncode == 2, out[-2000:]
+    assert "configuration error" in out and "min_rows" in out
