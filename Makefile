@@ -1,11 +1,13 @@
 # hscode — the two commands a newcomer needs:
 #   make run    install (or reuse) the environment, then run the pipeline on the embedded defaults
 #   make test   install (or reuse) the environment, then run the default test suite
+#   make test-unit   the inner loop: unit tests only (no JVM, no training), under 3 minutes
+#   make test-all    everything, the slow full-volume tests included
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?= -m "not slow"
 
-.PHONY: install run test test-all lint doctor clean
+.PHONY: install run test test-unit test-all lint doctor clean
 
 install:
 	@bash scripts/install.sh
@@ -17,7 +19,10 @@ run: install
 	$(VENV)/bin/hscode demo --ds $(DS) --backfill-days $(BACKFILL)
 
 test: install
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_ARGS) --durations=15
+
+test-unit: PYTEST_ARGS = -m unit
+test-unit: test
 
 test-all: PYTEST_ARGS =
 test-all: test
