@@ -140,6 +140,8 @@ class QualitySettings(_Section):
 
     row_count_tolerance: float = Field(0.5, ge=0)  # vs. the previous run's snapshot
     min_rows: int = Field(1, ge=0)
+    # build the HTML Data Docs of every validation (the JSON result is always written)
+    data_docs: bool = True
 
 
 class ScoringSettings(_Section):

@@ -33,6 +33,11 @@ class GateResult:
     docs_index: Path | None = None
     result_file: Path | None = None
 
+    @property
+    def docs_link(self) -> str | None:
+        """The Data Docs index as a string for job summaries; ``None`` when not built."""
+        return str(self.docs_index) if self.docs_index else None
+
     def summary(self) -> str:
         head = (f"GX suite '{self.suite}': {'passed' if self.success else 'FAILED'} "
                 f"({self.evaluated - len(self.failures)}/{self.evaluated} expectations met)")
@@ -74,7 +79,8 @@ def _describe(res: Any) -> str:  # noqa: ANN401 - a GX ExpectationValidationResu
 
 
 def validate_dataframe(
-    df: DataFrame, suite_file: Path, report_dir: Path, parameters: dict[str, Any] | None = None
+    df: DataFrame, suite_file: Path, report_dir: Path, parameters: dict[str, Any] | None = None,
+    data_docs: bool = True,
 ) -> GateResult:
     """Validate ``df`` against the suite in ``suite_file``; keep results and Data Docs.
 
@@ -84,6 +90,8 @@ def validate_dataframe(
         report_dir: The run's report folder; the GX project, Data Docs and a JSON summary
             ``validation_<suite>.json`` are written below it.
         parameters: Values for the suite's ``$PARAMETER`` placeholders.
+        data_docs: Also build the HTML Data Docs (``quality.data_docs``); without them
+            ``docs_index`` is ``None``.
     """
     import great_expectations as gx
     from great_expectations.checkpoint import UpdateDataDocsAction
@@ -106,12 +114,12 @@ def validate_dataframe(
         gx.ValidationDefinition(name=name, data=batch, suite=suite))
     checkpoint = ctx.checkpoints.add_or_update(gx.Checkpoint(
         name=name, validation_definitions=[vd], result_format="SUMMARY",
-        actions=[UpdateDataDocsAction(name="data_docs")]))
+        actions=[UpdateDataDocsAction(name="data_docs")] if data_docs else []))
     run = checkpoint.run(batch_parameters={"dataframe": df},
                          expectation_parameters=parameters or {})
     results = next(iter(run.run_results.values())).results
     failures = [_describe(r) for r in results if not r.success]
-    sites = ctx.get_docs_sites_urls()
+    sites = ctx.get_docs_sites_urls() if data_docs else []
     docs = Path(sites[0]["site_url"].removeprefix("file://")) if sites else None
     result = GateResult(suite=name, success=bool(run.success), evaluated=len(results),
                         failures=failures, docs_index=docs,
@@ -120,15 +128,15 @@ def validate_dataframe(
         {"suite": name, "success": result.success, "evaluated": result.evaluated,
          "failures": failures, "parameters": {k: v for k, v in (parameters or {}).items()
                                               if not isinstance(v, list)},
-         "data_docs": str(docs) if docs else None}, indent=2), encoding="utf-8")
+         "data_docs": result.docs_link}, indent=2), encoding="utf-8")
     log.info(result.summary())
     return result
 
 
 def gate(df: DataFrame, suite_file: Path, report_dir: Path,
-         parameters: dict[str, Any] | None = None) -> GateResult:
+         parameters: dict[str, Any] | None = None, data_docs: bool = True) -> GateResult:
     """Validate and raise :class:`QualityGateError` on failure."""
-    result = validate_dataframe(df, suite_file, report_dir, parameters)
+    result = validate_dataframe(df, suite_file, report_dir, parameters, data_docs)
     if not result.success:
         raise QualityGateError(result)
     return result

@@ -44,15 +44,16 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     report = catalog.run_dir(args.ds)
     docs = gate(scoring, catalog.suite_file("clean_scoring"), report,
                 {"min_rows": settings.quality.min_rows,
-                 "max_text_chars": settings.cleaning.max_text_chars}).docs_index
+                 "max_text_chars": settings.cleaning.max_text_chars},
+                settings.quality.data_docs).docs_link
     gate(training, catalog.suite_file("clean_training"), report,
          {"min_rows": settings.quality.min_rows, "hs6_codes": hs6,
-          "trusted_levels": settings.training.trusted_levels_list})
+          "trusted_levels": settings.training.trusted_levels_list}, settings.quality.data_docs)
     # load
     write_partition(scoring, catalog.scoring_set)
     write_partition(training, catalog.training_set)
     write_partition(quarantine, catalog.quarantine)
-    summary.update(ds=args.ds, data_docs=str(docs),
+    summary.update(ds=args.ds, data_docs=docs,
                    outputs={n: str(catalog.partition(p, args.ds)) for n, p in (
                        ("scoring", catalog.scoring_set), ("training", catalog.training_set),
                        ("quarantine", catalog.quarantine))})

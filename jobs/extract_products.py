@@ -49,14 +49,14 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     low, high = row_count_bounds(prev_rows, settings.quality)
     # validate
     result = gate(snapshot, catalog.suite_file("raw_products"), catalog.run_dir(args.ds),
-                  {"min_rows": low, "max_rows": high})
+                  {"min_rows": low, "max_rows": high}, settings.quality.data_docs)
     # load
     write_partition(snapshot, catalog.raw_products)
     staged.unlink(missing_ok=True)
     summary = {"ds": args.ds, "rows": rows, "previous_ds": prev, "previous_rows": prev_rows,
                "ignored_columns": ignored,
                "snapshot": str(catalog.partition(catalog.raw_products, args.ds)),
-               "data_docs": str(result.docs_index)}
+               "data_docs": result.docs_link}
     write_summary(catalog, args.ds, "extract_products", summary)
     return summary
 

@@ -53,7 +53,7 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
         raise AccountingError(f"catalog {catalog_rows} != predictions {n_pred} + unscorable "
                               f"{n_unscorable} for ds={args.ds}")
     result = gate(predictions, catalog.suite_file("predictions"), catalog.run_dir(args.ds),
-                  {"rows": scored["scoring_rows"], "hs6_codes": hs6})
+                  {"rows": scored["scoring_rows"], "hs6_codes": hs6}, settings.quality.data_docs)
     counts = predictions.agg(
         F.sum(F.col("needs_review").cast("int")).alias("review"),
         F.sum((F.col("needs_review") | (F.col("agrees_with_assigned") == F.lit(False)))
@@ -66,7 +66,7 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
         "disagrees_with_assigned": int(counts["disagree"] or 0),
         "review_queue_rows": int(counts["queue"] or 0),
         "model": scored["model"], "review_threshold": scored["review_threshold"],
-        "data_docs": str(result.docs_index), "published": False,
+        "data_docs": result.docs_link, "published": False,
     }
     if args.validate_only:
         return summary
