@@ -1,4 +1,11 @@
-"""Shared fixtures: reference data, settings on a temporary home, a real PostgreSQL."""
+"""Shared fixtures: reference data, settings on a temporary home, a real PostgreSQL, and the
+expensive set-ups built once per test run (one SparkSession, one seeded warehouse per size,
+one seeded PostgreSQL database, one prepared training set, one trained Text-CNN).
+
+Every test carries exactly one tier marker, ``unit`` or ``integration`` (``slow`` is added
+to integration tests that ``make test`` leaves out); a ``unit`` test may not ask for a
+fixture that starts a JVM, a server or a training. Collection fails otherwise.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,7 @@ import os
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -15,6 +23,26 @@ from hscode.config import Settings, load_settings
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("HSCODE_SHARED_DATA", REPO.parent / "shared" / "data"))
 PG_ADMIN_URL = os.environ.get("HSCODE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+TIERS = ("unit", "integration")
+# fixtures that start a JVM, reach a server or train: never in a unit test
+HEAVY_FIXTURES = frozenset({"spark", "pg_url", "pg_seeded_url", "warehouse_url", "textcnn",
+                            "small_prepared"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Refuse tests without exactly one tier, and unit tests that use heavy fixtures."""
+    problems = []
+    for item in items:
+        tiers = [t for t in TIERS if item.get_closest_marker(t)]
+        if len(tiers) != 1:
+            problems.append(f"{item.nodeid}: needs exactly one of unit/integration, has {tiers}")
+        elif tiers == ["unit"] and HEAVY_FIXTURES & set(getattr(item, "fixturenames", ())):
+            heavy = sorted(HEAVY_FIXTURES & set(item.fixturenames))
+            problems.append(f"{item.nodeid}: marked unit but uses {heavy}; mark it integration")
+        if item.get_closest_marker("slow") and tiers != ["integration"]:
+            problems.append(f"{item.nodeid}: slow tests are integration tests")
+    if problems:
+        raise pytest.UsageError("test tiers:\n  " + "\n  ".join(problems))
 
 
 @pytest.fixture(scope="session")
@@ -63,9 +91,9 @@ def spark():
     session.stop()
 
 
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """URL of a fresh PostgreSQL database, dropped after the session.
+@contextmanager
+def _pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database on the test server, dropped afterwards.
 
     Uses the server at ``HSCODE_TEST_PG_URL`` (default: local 127.0.0.1:5432, user postgres).
     Outside CI the tests that need it skip when no server answers; in CI they fail.
@@ -80,12 +108,34 @@ def pg_url() -> Iterator[str]:
         pytest.skip(f"no PostgreSQL server at {PG_ADMIN_URL} ({exc}); set HSCODE_TEST_PG_URL")
     name = f"hscode_test_{uuid.uuid4().hex[:10]}"
     admin.execute(f'CREATE DATABASE "{name}"')
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
     try:
-        yield url
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
     finally:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """URL of a fresh, empty PostgreSQL database shared by the session's tests."""
+    with _pg_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def pg_seeded_url(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Iterator[str]:
+    """A second PostgreSQL database, seeded once with all the reference data.
+
+    Tests that publish into it use their own run dates; none may change what the seed wrote.
+    """
+    from hscode.seed import seed_warehouse
+    from hscode.warehouse import open_warehouse
+
+    with _pg_database() as url:
+        settings = make_settings(tmp_path_factory.mktemp("pg-seed"), url)
+        with open_warehouse(url) as wh:
+            seed_warehouse(settings, wh)
+        yield url
 
 
 @pytest.fixture(params=["duckdb", "postgresql"])
@@ -94,6 +144,42 @@ def warehouse_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "duckdb":
         return f"duckdb:///{tmp_path / 'wh.duckdb'}"
     return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture(scope="session")
+def small_prepared(spark, tmp_path_factory: pytest.TempPathFactory, shared_data: Path  # noqa: ANN001
+                   ) -> dict:
+    """A prepared training set made by the real jobs from the 8 most frequent codes.
+
+    Up to 150 products per code go through extract -> clean -> prepare_training (run date
+    2026-11-01, codes with >= 5 rows, a 20 % grouped stratified test split): an easy task
+    that small networks learn in a few epochs. Returns the home, its settings and the
+    prepared partition; tests copy the partition, never write into it.
+    """
+    import duckdb
+
+    from hscode.catalog import Catalog
+    from jobs import prepare_training
+    from tests.pipeline import TRAIN_DS, args, job_settings, seed_full, upstream
+
+    home = tmp_path_factory.mktemp("small-prepared")
+    settings = job_settings(home, HSCODE_TRAINING__TEST_SIZE="0.2")
+    seed_full(settings)
+    with duckdb.connect(settings.warehouse_url.removeprefix("duckdb:///")) as con:
+        con.execute("""
+            DELETE FROM product_master WHERE product_id NOT IN (
+              SELECT product_id FROM (
+                SELECT product_id, row_number() OVER (PARTITION BY hs_code
+                                                      ORDER BY product_id) AS n
+                FROM product_master WHERE hs_code IN (
+                  SELECT hs_code FROM product_master GROUP BY hs_code
+                  ORDER BY COUNT(*) DESC, hs_code LIMIT 8))
+              WHERE n <= 150)""")
+    upstream(settings, TRAIN_DS)
+    prepare_training.run(args(TRAIN_DS), settings)
+    catalog = Catalog.from_settings(settings)
+    return {"home": home, "settings": settings,
+            "prepared": catalog.partition(catalog.prepared, TRAIN_DS)}
 
 
 @pytest.fixture(scope="session")
