@@ -21,7 +21,6 @@ from hscode.clean import (
 from hscode.config import CleaningSettings
 from hscode.jobrun import AccountingError
 
-pytestmark = pytest.mark.unit
 T0 = dt.datetime(2026, 1, 1)
 DS = dt.date(2026, 11, 1)
 
@@ -31,6 +30,7 @@ def stop_words(spark) -> list[str]:  # noqa: ANN001
     return default_stop_words()
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
@@ -52,6 +52,7 @@ def test_normalise_text(spark, stop_words, raw, expected) -> None:  # noqa: ANN0
                          spark.createDataFrame([(expected,)], "t string"))
 
 
+@pytest.mark.integration
 def test_normalise_hs6(spark) -> None:  # noqa: ANN001
     df = spark.createDataFrame(
         [("3924100000",), ("3924.10.00",), ("392410",), ("39241",), ("39A4100000",), (None,),
@@ -62,6 +63,7 @@ def test_normalise_hs6(spark) -> None:  # noqa: ANN001
                                (None,)], "c string"))
 
 
+@pytest.mark.integration
 def test_build_raw_text_skips_nulls(spark) -> None:  # noqa: ANN001
     df = spark.createDataFrame([("a", "b", None), ("a", None, "EC001")],
                                "short_description string, medium_description string, "
@@ -80,6 +82,7 @@ def _pm(spark, rows):  # noqa: ANN001, ANN202
     return spark.createDataFrame(full, schema)
 
 
+@pytest.mark.integration
 def test_mark_duplicates_keeps_latest(spark) -> None:  # noqa: ANN001
     df = _pm(spark, [("A", "old", "392410", 4, T0), ("A", "new", "392410", 4,
                                                       T0 + dt.timedelta(days=1)),
@@ -90,6 +93,7 @@ def test_mark_duplicates_keeps_latest(spark) -> None:  # noqa: ANN001
         "product_id string, short_description string, dup_rank int"))
 
 
+@pytest.mark.integration
 def test_flag_conflicting_codes_counts_only_valid_codes(spark) -> None:  # noqa: ANN001
     df = spark.createDataFrame(
         [("chair", "940161", "valid"), ("chair", "940171", "valid"), ("lamp", "940510", "valid"),
@@ -102,6 +106,7 @@ def test_flag_conflicting_codes_counts_only_valid_codes(spark) -> None:  # noqa:
         "text string, hs6 string, conflicting_code boolean"))
 
 
+@pytest.mark.integration
 def test_clean_products_splits_and_accounts_per_reason(spark, stop_words) -> None:  # noqa: ANN001
     raw = _pm(spark, [
         ("P1", "PLASTIC PLATES", "3924100000", 4),
@@ -139,6 +144,7 @@ def test_clean_products_splits_and_accounts_per_reason(spark, stop_words) -> Non
     assert summary["raw"] == 11 and summary["quarantine"]["training/bad_assurance"] == 2
 
 
+@pytest.mark.integration
 def test_conflicting_descriptions_can_be_kept_out_of_training(spark, stop_words) -> None:  # noqa: ANN001
     raw = _pm(spark, [("A", "USED CHAIR", "940161", 4), ("B", "USED CHAIR", "940171", 4),
                       ("C", "LAMP", "940510", 4)])
@@ -151,6 +157,7 @@ def test_conflicting_descriptions_can_be_kept_out_of_training(spark, stop_words)
     assert drop.quarantine.where("reason = 'conflicting_code'").count() == 2
 
 
+@pytest.mark.unit
 def test_account_refuses_lost_rows() -> None:
     assert account(10, 8, 5, {("catalog", "empty_text"): 2, ("training", "invalid_code"): 3})
     with pytest.raises(AccountingError, match="raw=10 scoring=8"):

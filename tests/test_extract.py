@@ -11,9 +11,8 @@ from hscode.config import QualitySettings
 from hscode.extract import previous_partition, read_partition, row_count_bounds, to_snapshot
 from hscode.warehouse.schema import PRODUCT_MASTER
 
-pytestmark = pytest.mark.unit
 
-
+@pytest.mark.unit
 def test_row_count_bounds() -> None:
     cfg = QualitySettings(row_count_tolerance=0.5, min_rows=1)
     assert row_count_bounds(None, cfg) == (1, 2**62)
@@ -21,6 +20,7 @@ def test_row_count_bounds() -> None:
     assert row_count_bounds(1, QualitySettings(row_count_tolerance=0.5, min_rows=5))[0] == 5
 
 
+@pytest.mark.unit
 def test_previous_partition(tmp_path: Path) -> None:
     for d in ("2026-10-30", "2026-11-01", "2026-11-03"):
         (tmp_path / f"ds={d}").mkdir()
@@ -30,6 +30,7 @@ def test_previous_partition(tmp_path: Path) -> None:
     assert previous_partition(tmp_path / "missing", "2026-11-01") is None
 
 
+@pytest.mark.integration
 def test_to_snapshot_orders_columns_and_adds_ds(spark) -> None:  # noqa: ANN001
     row = {c: None for c in reversed(PRODUCT_MASTER.column_names)} | {"product_id": "P1"}
     df = spark.createDataFrame([row], ", ".join(
@@ -40,6 +41,7 @@ def test_to_snapshot_orders_columns_and_adds_ds(spark) -> None:  # noqa: ANN001
     assert snap.first()["ds"] == dt.date(2026, 11, 1)
 
 
+@pytest.mark.integration
 def test_missing_partition_is_a_clear_error(spark, tmp_path: Path) -> None:  # noqa: ANN001
     with pytest.raises(FileNotFoundError, match="run the upstream job first"):
         read_partition(spark, tmp_path, "2026-11-01")

@@ -13,8 +13,6 @@ from hscode.training.prepare import (
     upsample,
 )
 
-pytestmark = pytest.mark.unit
-
 
 def _rows(spark, spec: dict[str, int], texts_per_code: int | None = None):  # noqa: ANN001, ANN202
     rows = []
@@ -25,6 +23,7 @@ def _rows(spark, spec: dict[str, int], texts_per_code: int | None = None):  # no
     return spark.createDataFrame(rows, "product_id string, text string, hs6 string")
 
 
+@pytest.mark.integration
 def test_filter_min_rows_reports_excluded_codes(spark) -> None:  # noqa: ANN001
     df = _rows(spark, {"111111": 5, "222222": 2, "333333": 3})
     kept, excluded = filter_min_rows(df, 3)
@@ -32,6 +31,7 @@ def test_filter_min_rows_reports_excluded_codes(spark) -> None:  # noqa: ANN001
     assertDataFrameEqual(excluded, spark.createDataFrame([("222222", 2)], "hs6 string, rows long"))
 
 
+@pytest.mark.integration
 def test_split_is_grouped_stratified_and_seeded(spark) -> None:  # noqa: ANN001
     # 3 rows share each text: identical texts must stay on one side
     df = _rows(spark, {"111111": 300, "222222": 90, "333333": 6}, texts_per_code=None)
@@ -52,6 +52,7 @@ def test_split_is_grouped_stratified_and_seeded(spark) -> None:  # noqa: ANN001
     assert {r[0] for r in other.where("split='test'").select("text").collect()} != test
 
 
+@pytest.mark.integration
 def test_upsample_raises_minorities_to_target_and_leaves_majorities(spark) -> None:  # noqa: ANN001
     spec = {"100000": 700, "200000": 200, "300000": 60, "400000": 30, "500000": 7, "600000": 3}
     df = _rows(spark, spec)
@@ -74,6 +75,7 @@ def test_upsample_raises_minorities_to_target_and_leaves_majorities(spark) -> No
     assertDataFrameEqual(majority, df.where("hs6 = '100000'"))
 
 
+@pytest.mark.integration
 def test_upsample_mean_target_and_determinism(spark) -> None:  # noqa: ANN001
     df = _rows(spark, {"100000": 900, "200000": 90, "300000": 10})
     a = upsample(df, seed=3, threshold=0.05, target="mean")
@@ -81,6 +83,7 @@ def test_upsample_mean_target_and_determinism(spark) -> None:  # noqa: ANN001
     assertDataFrameEqual(a, upsample(df, seed=3, threshold=0.05, target="mean"))
 
 
+@pytest.mark.unit
 def test_minority_targets_match_the_spark_upsampling_rule() -> None:
     from hscode.training.prepare import minority_targets, target_share
 
