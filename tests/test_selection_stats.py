@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
 
 from hscode.selection.registry import Registry, promotion_decision
 from hscode.selection.stats import compare_models, fbeta_per_code, run_code_test
@@ -23,43 +22,49 @@ def _folds(values: dict[str, dict[str, list[float]]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-rng = np.random.default_rng(7)
-CLEAR = {"dnn": list(0.70 + 0.01 * rng.standard_normal(FOLDS)),
-         "lstm": list(0.72 + 0.01 * rng.standard_normal(FOLDS)),
-         "textcnn": list(0.85 + 0.01 * rng.standard_normal(FOLDS))}
-SAME = {m: list(0.80 + 0.02 * rng.standard_normal(FOLDS)) for m in ("dnn", "lstm", "textcnn")}
+# Known answers, worked by hand (no scipy call repeated in the test):
+# ANOVA: groups (.7 .8 .9), (.4 .5 .6), (.1 .2 .3): grand mean .5, SS_between = 3 x (.09 + 0
+# + .09) = .54 on 2 df, SS_within = 3 x .02 = .06 on 6 df, F = (.54/2) / (.06/6) = 27;
+# for 2 numerator df the F tail is (1 + 2F/df2)^(-df2/2) = (1 + 9)^-3 = 0.001.
+ANOVA = {"dnn": [0.7, 0.8, 0.9], "lstm": [0.4, 0.5, 0.6], "textcnn": [0.1, 0.2, 0.3]}
+# Kruskal-Wallis: dnn spreads over the whole range (unequal variances: no ANOVA); ranks of
+# the 18 values: dnn 1,2,3,16,17,18 (sum 57), lstm 10..15 (75), textcnn 4..9 (39);
+# H = 12/(18 x 19) x (57^2 + 75^2 + 39^2)/6 - 3 x 19 = 72/19 = 3.789474; with 2 df the
+# chi-square tail is exp(-H/2) = exp(-36/19) = 0.150358.
+KRUSKAL = {"dnn": [0.05, 0.99, 0.10, 0.98, 0.15, 0.97],
+           "lstm": [0.60, 0.61, 0.62, 0.63, 0.64, 0.65],
+           "textcnn": [0.30, 0.31, 0.32, 0.33, 0.34, 0.35]}
 
 
-def test_anova_matches_scipy_when_assumptions_hold() -> None:
-    groups = {m: np.array(v) for m, v in CLEAR.items()}
-    test, stat, p, normal, equal_var = run_code_test(groups)
-    expected = stats.f_oneway(*groups.values())
+def test_anova_when_assumptions_hold_matches_the_hand_computation() -> None:
+    test, stat, p, normal, equal_var = run_code_test({m: np.array(v) for m, v in ANOVA.items()})
     assert (test, normal, equal_var) == ("anova", True, True)
-    assert stat == pytest.approx(expected.statistic) and p == pytest.approx(expected.pvalue)
-    assert p < 1e-10
+    assert stat == pytest.approx(27.0) and p == pytest.approx(0.001)
 
 
-def test_kruskal_fallback_when_variances_differ() -> None:
-    groups = {"dnn": np.array([0.5, 0.9, 0.1, 0.95, 0.05, 0.6, 0.4, 0.99]),
-              "lstm": np.array([0.70, 0.71, 0.70, 0.72, 0.71, 0.70, 0.71, 0.70]),
-              "textcnn": np.array([0.80, 0.81, 0.80, 0.82, 0.81, 0.80, 0.81, 0.80])}
-    test, stat, p, _, equal_var = run_code_test(groups)
-    expected = stats.kruskal(*groups.values())
+def test_kruskal_when_variances_differ_matches_the_hand_computation() -> None:
+    test, stat, p, _, equal_var = run_code_test({m: np.array(v) for m, v in KRUSKAL.items()})
     assert test == "kruskal" and not equal_var
-    assert stat == pytest.approx(expected.statistic) and p == pytest.approx(expected.pvalue)
+    assert stat == pytest.approx(72 / 19) and p == pytest.approx(0.150358, abs=1e-6)
 
 
-def test_compare_models_significant_and_not_with_bh_correction() -> None:
-    table, champion = compare_models(_folds({"111111": CLEAR, "222222": SAME}))
-    assert champion == "textcnn"
+def test_compare_models_adjusts_with_benjamini_hochberg_and_recommends_per_code() -> None:
+    table, champion = compare_models(_folds({"111111": ANOVA, "222222": KRUSKAL}))
+    # overall mean F-beta over all (code, fold) rows: dnn (2.4 + 3.24)/9 = .627,
+    # lstm (1.5 + 3.75)/9 = .583, textcnn (.6 + 1.95)/9 = .283
+    assert champion == "dnn"
     t = table.set_index("code")
-    raw = [stats.f_oneway(*CLEAR.values()).pvalue, t.loc["222222", "p_value"]]
-    np.testing.assert_allclose(t["p_adjusted"].to_numpy(), stats.false_discovery_control(raw))
-    assert bool(t.loc["111111", "significant"]) and t.loc["111111", "recommended"] == "textcnn"
-    assert "textcnn>dnn" in t.loc["111111", "tukey_pairs"]
-    assert not bool(t.loc["222222", "significant"])
-    assert t.loc["222222", "recommended"] == champion  # no evidence to switch
-    assert t.loc["222222", "p_value"] > 0.05
+    # BH with m = 2: the smaller p (.001) x 2/1 = .002; the larger (.150358) x 2/2
+    assert t.loc["111111", "p_adjusted"] == pytest.approx(0.002)
+    assert t.loc["222222", "p_adjusted"] == pytest.approx(0.150358, abs=1e-6)
+    assert bool(t.loc["111111", "significant"]) and not bool(t.loc["222222", "significant"])
+    # significant: the code's best model; not significant: lstm is best on 222222 (.625 vs
+    # .54) but without evidence the champion stays recommended
+    assert t.loc["111111", "recommended"] == "dnn"
+    assert t.loc["222222", "best"] == "lstm" and t.loc["222222", "recommended"] == "dnn"
+    # Tukey HSD on 111111: MSE .01, n 3, q = .3/sqrt(.01/3) = 5.20 > q(.05; 3, 6) = 4.34
+    assert t.loc["111111", "tukey_pairs"] == "dnn>lstm, dnn>textcnn, lstm>textcnn"
+    assert t.loc["222222", "tukey_pairs"] == ""
 
 
 def test_constant_folds_are_not_a_difference() -> None:
@@ -82,12 +87,14 @@ def test_gate_refuses_a_significantly_worse_challenger() -> None:
     worse[:25] = False  # loses 25 rows the champion gets right, wins none
     refused = promotion_decision(champion, worse)
     assert not refused.promote and refused.champion_only_right == 25
-    assert refused.p_value == pytest.approx(stats.binomtest(25, 25, 0.5, "greater").pvalue)
+    # exact McNemar: all 25 discordant pairs favour the champion, P = 0.5^25
+    assert refused.p_value == pytest.approx(0.5**25)
     slightly = champion.copy()
     slightly[:2] = False
     slightly[90:91] = True
     kept = promotion_decision(champion, slightly)
-    assert kept.promote and kept.p_value > 0.05
+    # 2 pairs for the champion, 1 for the challenger: P(X >= 2 | n=3) = (3 + 1)/8
+    assert kept.promote and kept.p_value == pytest.approx(0.5)
     assert promotion_decision(None, worse).promote
 
 
