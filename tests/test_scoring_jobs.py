@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pyarrow as pa
@@ -87,24 +88,95 @@ def test_scoring_fills_predictions_unscorable_and_review_queue(scored: dict) -> 
 def test_drift_rows_and_run_marker(scored: dict) -> None:
     drift = _table(scored["settings"], HS_DRIFT).to_pylist()
     assert {r["metric"] for r in drift} == {"code_psi", "code_kl", "confidence_psi"}
-    assert all(r["value"] >= 0 for r in drift)
-    summary = scored["drift"]
-    assert summary["retrain_recommended"] == any(r["breached"] for r in drift)
-    assert (Catalog.from_settings(scored["settings"]).run_dir(DS) / "drift.json").is_file()
+    marker = Catalog.from_settings(scored["settings"]).run_dir(DS) / "drift.json"
+    assert json.loads(marker.read_text())["metrics"] == scored["drift"]["metrics"]
+
+
+# The drift job on two staged nights against a reference made by hand: training codes
+# 392410 and 940161 half each, hold-out confidence half in [0.8, 0.9), half in [0.9, 1].
+HAND_REFERENCE = {"code_shares": {"392410": 0.5, "940161": 0.5},
+                  "confidence_hist": [0.0] * 8 + [0.5, 0.5]}
+
+
+def _drift_night(scored: dict, tmp_path: Path, ds: str, codes: list[str],
+                 probabilities: list[float]) -> dict:
+    """Stage the predictions of ``ds`` (one row per code) scored by a model whose reference
+    is HAND_REFERENCE, run the drift job, return its summary."""
+    import pandas as pd
+
+    from hscode.jobrun import write_summary
+    from jobs import check_drift
+
+    settings = scored["settings"]
+    catalog = Catalog.from_settings(settings)
+    artifact = tmp_path / "hand-model"
+    artifact.mkdir()
+    (artifact / "scoring_reference.json").write_text(json.dumps(HAND_REFERENCE))
+    write_summary(catalog, ds, "score_catalog",
+                  {"model": {"artifact": str(artifact), "version": "hand"}})
+    rows = pd.read_parquet(catalog.partition(catalog.predictions, DS)).head(len(codes))
+    rows = rows.drop(columns=[c for c in ("ds",) if c in rows.columns])
+    rows["predicted_hs6"], rows["probability"] = codes, probabilities
+    part = catalog.partition(catalog.predictions, ds)
+    part.mkdir(parents=True)
+    rows.to_parquet(part / "part-0.parquet", index=False)
+    return check_drift.run(_args(ds), settings)
+
+
+def test_a_night_like_the_training_data_does_not_drift(scored: dict, tmp_path: Path) -> None:
+    # same code shares (2 + 2 of 4) and the same confidence bins (2 in bin 8, 2 in bin 9)
+    summary = _drift_night(scored, tmp_path, "2026-11-08", ["392410", "940161"] * 2,
+                           [0.85, 0.85, 0.95, 0.95])
+    assert {r["metric"]: r["value"] for r in summary["metrics"]} == {
+        "code_psi": 0.0, "code_kl": 0.0, "confidence_psi": 0.0}
+    assert summary["breached"] == [] and summary["retrain_recommended"] is False
+    rows = _table(scored["settings"], HS_DRIFT).to_pandas()
+    night = rows[rows["ds"] == dt.date(2026, 11, 8)]
+    assert len(night) == 3 and not night["breached"].any()
+    assert set(night["model_version"]) == {"hand"}
+
+
+def test_a_shifted_night_breaches_every_metric(scored: dict, tmp_path: Path) -> None:
+    # all four products predicted 940161 at 0.15. By hand, with empty cells floored at
+    # 1e-4 and renormalised: codes a = (1e-4, 1)/1.0001 vs e = (0.5, 0.5):
+    #   PSI = (a1 - .5) ln(a1/.5) + (a2 - .5) ln(a2/.5) = 4.257795 + 0.346454 = 4.604249
+    #   KL  = a1 ln(a1/.5) + a2 ln(a2/.5) = -0.000852 + 0.692978 = 0.692126 (-> ln 2)
+    # confidence: bin 1 = 1 (others 1e-4; sum 1.0009) vs bins 8, 9 = .5 (others 1e-4;
+    # sum 1.0008): 9.201038 + 2 x 4.254391 + 7 x ~0 = 17.709821
+    summary = _drift_night(scored, tmp_path, "2026-11-09", ["940161"] * 4, [0.15] * 4)
+    values = {r["metric"]: r["value"] for r in summary["metrics"]}
+    assert values == pytest.approx({"code_psi": 4.604249, "code_kl": 0.692126,
+                                    "confidence_psi": 17.709821}, abs=2e-6)
+    assert sorted(summary["breached"]) == ["code_kl", "code_psi", "confidence_psi"]
+    assert summary["retrain_recommended"] is True
+    marker = Catalog.from_settings(scored["settings"]).run_dir("2026-11-09") / "drift.json"
+    assert json.loads(marker.read_text())["retrain_recommended"] is True
 
 
 def _without_publish_time(t: pa.Table) -> pa.Table:
     return t.drop_columns(["published_at"]) if "published_at" in t.column_names else t
 
 
-def test_rerun_and_second_date_replace_exactly_their_partition(scored: dict) -> None:
+def test_rerun_and_second_date_replace_exactly_their_partition(
+        scored: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from hscode.cli import app
+    from tests.pipeline import job_env
+
     settings = scored["settings"]
     before = {t.name: _table(settings, t) for t in (HS_PREDICTIONS, HS_UNSCORABLE)}
     _score_and_publish(settings, DS)  # rerun of the same date
     for t in (HS_PREDICTIONS, HS_UNSCORABLE):
         assert _table(settings, t).equals(before[t.name]), t.name
+    # the second date through `hscode score`: the three jobs as spark-submit children
     _upstream(settings, DS2)
-    _score_and_publish(settings, DS2)
+    for name, value in job_env(settings).items():
+        monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(app, ["score", "--ds", DS2, "--master", "local[2]"])
+    assert result.exit_code == 0, result.output[-3000:]
+    assert f"published {ROWS} predictions + 2 unscorable = {ROWS + 2} catalog rows" in \
+        result.output
     pred = _table(settings, HS_PREDICTIONS)
     per_day = pc.value_counts(pred.column("ds")).to_pylist()
     assert {(d["values"], d["counts"]) for d in per_day} == {
@@ -143,14 +215,12 @@ def test_bad_predictions_fail_the_gate_and_leave_the_warehouse_unchanged(scored:
         good.to_parquet(part / "part-good.parquet", index=False)
 
 
-def test_same_publish_on_postgresql(scored: dict, pg_url: str) -> None:
-    from hscode.seed import seed_warehouse
+def test_same_publish_on_postgresql(scored: dict, pg_seeded_url: str) -> None:
     from jobs import check_drift, publish_predictions
 
+    pg_url = pg_seeded_url
     settings = scored["settings"]
     pg = _settings(scored["home"], pg_url)
-    with open_warehouse(pg_url) as wh:
-        seed_warehouse(pg, wh)
     for _ in range(2):  # a rerun leaves one set of rows
         publish_predictions.run(_args(DS, validate_only=False), pg)
     check_drift.run(_args(DS), pg)
