@@ -70,27 +70,29 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
             f.close()
 
 
-def test_jobs_run_on_the_standalone_cluster(cluster: dict, tmp_path: Path, shared_data: Path
-                                            ) -> None:
+def test_clean_job_runs_on_the_standalone_cluster(spark, cluster: dict, tmp_path: Path,  # noqa: ANN001
+                                                 shared_data: Path) -> None:
     from hscode.catalog import Catalog
     from hscode.config import load_settings
+    from jobs import extract_products
+    from tests.pipeline import args
     from tests.pipeline import seed_slice as _seed_slice
 
     env = {**os.environ, "HSCODE_PATHS__HOME": str(tmp_path),
            "HSCODE_PATHS__SOURCE_DIR": str(SHARED_DATA), "PYSPARK_PYTHON": sys.executable,
-           "PYSPARK_DRIVER_PYTHON": sys.executable}
+           "PYSPARK_DRIVER_PYTHON": sys.executable, "HSCODE_QUALITY__DATA_DOCS": "false"}
     settings = load_settings(environ=env)
     _seed_slice(settings)
-    for job in ("extract_products", "clean_products"):
-        proc = subprocess.run(
-            [str(BIN / "spark-submit"), "--master", cluster["url"], "--driver-memory", "1g",
-             "--executor-memory", "1g", str(REPO / "jobs" / f"{job}.py"), "--ds", DS],
-            env=env, capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path)
-        assert proc.returncode == 0, proc.stderr[-4000:]
+    extract_products.run(args(DS), settings)  # staged here; the Spark work goes to the cluster
+    proc = subprocess.run(
+        [str(BIN / "spark-submit"), "--master", cluster["url"], "--driver-memory", "1g",
+         "--executor-memory", "1g", str(REPO / "jobs" / "clean_products.py"), "--ds", DS],
+        env=env, capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-4000:]
     with urllib.request.urlopen(cluster["ui"], timeout=5) as r:
         apps = {a["name"] for a in json.load(r)["completedapps"]}
-    # they ran on the cluster, not in a local JVM
-    assert any("extract" in a for a in apps) and any("clean" in a for a in apps), apps
+    # it ran on the cluster, not in a local JVM
+    assert any("clean" in a for a in apps), apps
     summary = json.loads((Catalog.from_settings(settings).run_dir(DS)
                           / "clean_products.json").read_text())
     assert summary["raw"] == 3002 and summary["scoring"] + 2 == summary["raw"]
@@ -110,12 +112,11 @@ if __name__ == "__main__":
 """
 
 
-def test_horovod_spark_run_trains_across_the_cluster(cluster: dict, tmp_path: Path) -> None:
-    from tests.test_training import DS as TDS
-    from tests.test_training import _job, make_prepared
+def test_horovod_spark_run_trains_across_the_cluster(cluster: dict, tmp_path: Path,
+                                                    small_prepared: dict) -> None:
+    from tests.test_training import _job
 
-    prepared = make_prepared(tmp_path / f"ds={TDS}", codes=5, per_code=80)
-    job = _job(prepared, tmp_path / "model", epochs=2)
+    job = _job(small_prepared["prepared"], tmp_path / "model", epochs=1)
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
     proc = subprocess.run([sys.executable, "-c", _HOROVOD_ON_CLUSTER, cluster["url"],
                            job.to_json()],

@@ -1,47 +1,41 @@
-"""Training on a small slice of the real declarations: Horovod ranks, artifacts, baseline."""
+"""Training on a prepared set the real jobs made (8 frequent codes): Horovod ranks,
+artifacts, the search command, the SVM baseline with SMOTE, selection and promotion."""
 
 from __future__ import annotations
 
-import hashlib
 import json
+import shutil
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from hscode.catalog import Catalog
+from hscode.config import Settings
 from hscode.training.hvd_train import TrainJob, launch
-from hscode.training.search import best_params, run_search
-from tests.conftest import SHARED_DATA
+from hscode.training.search import best_params
+from tests.pipeline import TRAIN_DS as DS
+from tests.pipeline import job_settings
 
 pytestmark = pytest.mark.integration
-DS = "2026-11-01"
-
-
-def make_prepared(root: Path, codes: int = 8, per_code: int = 150) -> Path:
-    """Prepared data of the ``codes`` most frequent codes (up to ``per_code`` rows each),
-    split 80/20 by a hash of the text, written like the prepare job does."""
-    raw = pd.read_csv(SHARED_DATA / "declarations.csv", dtype=str, keep_default_na=False)
-    raw["hs6"] = raw["hs10"].str[:6]
-    raw["text"] = (raw["goods_description"].str.lower()
-                   .str.replace(r"[^a-z ]+", " ", regex=True).str.split().str.join(" "))
-    raw = raw[raw["text"].str.len() > 2]
-    top = raw["hs6"].value_counts().index[:codes]
-    df = raw[raw["hs6"].isin(top)].groupby("hs6").head(per_code).reset_index(drop=True)
-    df["product_id"] = [f"P{i:05d}" for i in range(len(df))]
-    is_test = df["text"].map(lambda t: hashlib.sha256(t.encode()).digest()[0] < 51)
-    for name, part in (("train", df[~is_test]), ("test", df[is_test])):
-        (root / f"split={name}").mkdir(parents=True)
-        part[["product_id", "text", "hs6"]].to_parquet(root / f"split={name}" / "p.parquet")
-    return root
+SMALL = {"HSCODE_TRAINING__SEQUENCE_LENGTH": "48", "HSCODE_TRAINING__MAX_TOKENS": "5000",
+         "HSCODE_TRAINING__BATCH_SIZE": "32", "HSCODE_SELECTION__EPOCHS": "1"}
 
 
 @pytest.fixture(scope="module")
-def prepared(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
-    """8 frequent codes, up to 150 rows each, grouped 80/20 split by text hash."""
-    return make_prepared(tmp_path_factory.mktemp("prep") / f"ds={DS}")
+def prepared(small_prepared: dict) -> Path:
+    """The session's prepared partition (read only)."""
+    return small_prepared["prepared"]
+
+
+def _home(prepared: Path, home: Path, **env: str) -> Settings:
+    """Settings on ``home`` holding a copy of the prepared partition of run date DS."""
+    settings = job_settings(home, **{**SMALL, **env})
+    catalog = Catalog.from_settings(settings)
+    shutil.copytree(prepared, catalog.partition(catalog.prepared, DS))
+    return settings
 
 
 def _job(prepared: Path, out: Path, model: str = "textcnn", epochs: int = 4) -> TrainJob:
@@ -103,18 +97,32 @@ def test_one_process_without_launcher_and_saved_model_scores_raw_text(
     assert accuracy == pytest.approx(result["metrics"]["hs6_accuracy"], abs=1e-6)
 
 
-def test_search_saves_best_parameters_and_training_reuses_them(prepared: Path, tmp_path: Path
-                                                               ) -> None:
-    out = tmp_path / "search" / "dnn.json"
-    template = replace(_job(prepared, tmp_path / "unused", model="dnn", epochs=1),
-                       batch_size=64, seed=1)
-    result = run_search(template, out, trials=2, max_layers=2)
-    assert not (tmp_path / "unused").exists()  # trials save no artifact
-    assert len(result["trials"]) == 2
-    saved = json.loads(out.read_text())
-    p = best_params("dnn", out.parent)
+def test_search_command_saves_best_parameters_and_training_reuses_them(
+        prepared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from hscode.cli import app
+    from hscode.training.train import train_job_for
+    from tests.pipeline import job_env
+
+    settings = _home(prepared, tmp_path, HSCODE_TRAINING__SEARCH_EPOCHS="1")
+    for name, value in {**job_env(settings), **SMALL,
+                        "HSCODE_TRAINING__SEARCH_EPOCHS": "1"}.items():
+        monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(app, ["search", "--model", "dnn", "--ds", DS, "--trials", "2",
+                                      "--max-layers", "2"])
+    assert result.exit_code == 0, result.output
+    catalog = Catalog.from_settings(settings)
+    saved = json.loads((catalog.search / "dnn.json").read_text())
+    assert "best validation accuracy" in result.output and "saved:" in result.output
+    assert len(saved["trials"]) == 2
+    assert not (catalog.search / "unused").exists()  # trials save no artifact
+    p = best_params("dnn", catalog.search)
     assert p.to_dict() == saved["params"]
     assert 0.1 <= p.dropout <= 0.75 and 11 <= p.embedding_dim <= 87 and 1 <= p.layers <= 2
+    # the next training of the model starts from the saved parameters, others do not
+    assert train_job_for(settings, DS, "dnn", tmp_path / "x").params == saved["params"]
+    assert train_job_for(settings, DS, "lstm", tmp_path / "y").params != saved["params"]
 
 
 def test_svm_baseline_on_the_same_split(prepared: Path) -> None:
@@ -128,74 +136,96 @@ def test_svm_baseline_on_the_same_split(prepared: Path) -> None:
     assert m["hs6_accuracy"] > 0.6 and m["top3_accuracy"] >= m["hs6_accuracy"]
 
 
-def test_horovod_spark_run_hosts_the_same_training(spark, prepared: Path, tmp_path: Path  # noqa: ANN001
-                                                   ) -> None:
-    job = _job(prepared, tmp_path / "spark-model", epochs=2)
-    ranks = launch(job, num_proc=2, launcher="spark")
-    assert sorted(r["rank"] for r in ranks) == [0, 1]
-    assert len({r["weights_sha256"] for r in ranks}) == 1
-    assert (Path(job.out_dir) / "model.keras").is_file()
-
-
-def test_train_entry_point_writes_versioned_artifacts(prepared: Path, tmp_path: Path) -> None:
-    import shutil
-
-    from hscode.catalog import Catalog
-    from hscode.training.train import train
-    from tests.conftest import make_settings
-
-    settings = make_settings(tmp_path)
-    catalog = Catalog.from_settings(settings)
-    shutil.copytree(prepared, catalog.partition(catalog.prepared, DS))
-    svm = train(settings, DS, "svm")
-    assert (svm.artifact / "model.skops").is_file()
-    assert svm.artifact.parent == catalog.models / "svm"
-    assert json.loads((svm.artifact / "lineage.json").read_text())["data_snapshot"].startswith(DS)
-    # the saved baseline loads through the shared predictor and reproduces its test metrics
+def test_train_entry_point_svm_with_smote_writes_versioned_artifacts(
+        spark, small_prepared: dict, tmp_path: Path) -> None:  # noqa: ANN001
+    """`upsample_method: smote`: prepare writes no duplicates, SMOTE synthesises at fit."""
     import numpy as np
 
     from hscode.predictor import load_predictor
     from hscode.training.data import load_prepared
+    from hscode.training.prepare import minority_targets
+    from hscode.training.train import train
+    from jobs import prepare_training
+    from tests.pipeline import args
 
-    test = load_prepared(prepared).test
+    # 8 codes of about 12 % each: codes under a 20 % share are raised to the mean
+    settings = job_settings(tmp_path, HSCODE_TRAINING__UPSAMPLE_METHOD="smote",
+                            HSCODE_TRAINING__TEST_SIZE="0.2",
+                            HSCODE_TRAINING__UPSAMPLE_THRESHOLD="0.2",
+                            HSCODE_TRAINING__UPSAMPLE_TARGET="mean")
+    catalog = Catalog.from_settings(settings)
+    source = Catalog.from_settings(small_prepared["settings"])
+    shutil.copytree(source.partition(source.training_set, DS),
+                    catalog.partition(catalog.training_set, DS))
+    summary = prepare_training.run(args(DS), settings)
+    assert summary["train_rows_upsampled"] == summary["train_rows"]  # no duplicated rows
+    data = load_prepared(catalog.partition(catalog.prepared, DS))
+    t = settings.training
+    assert minority_targets(data.train["hs6"].value_counts().to_dict(), t.upsample_threshold,
+                            t.upsample_target)  # SMOTE has codes to raise
+    svm = train(settings, DS, "svm")
+    assert (svm.artifact / "model.skops").is_file()
+    assert svm.artifact.parent == catalog.models / "svm"
+    assert json.loads((svm.artifact / "params.json").read_text())["upsample_method"] == "smote"
+    assert json.loads((svm.artifact / "lineage.json").read_text())["data_snapshot"].startswith(DS)
+    # the saved baseline loads through the shared predictor and reproduces its test metrics
+    test = data.test
     predictor = load_predictor(svm.artifact)
     probs = predictor.predict_proba(list(test["text"]))
     np.testing.assert_allclose(probs.sum(axis=1), 1.0)
     accuracy = float(np.mean(np.array(predictor.predict(list(test["text"]))) == test["hs6"]))
-    assert accuracy == pytest.approx(svm.metrics["hs6_accuracy"])
+    assert accuracy == pytest.approx(svm.metrics["hs6_accuracy"]) and accuracy > 0.6
     with pytest.raises(FileNotFoundError):
-        load_predictor(prepared)
+        load_predictor(tmp_path)
     with pytest.raises(ValueError, match="unknown model"):
         train(settings, DS, "bert")
 
 
-def test_select_cross_validates_promotes_and_reports(prepared: Path, tmp_path: Path) -> None:
-    import shutil
-
-    from hscode.catalog import Catalog
+@pytest.mark.timeout(1200)
+def test_select_on_spark_promotes_then_gates_each_later_challenger(
+        spark, prepared: Path, tmp_path: Path) -> None:  # noqa: ANN001
     from hscode.selection.registry import Registry
-    from hscode.selection.select import select_models
-    from tests.conftest import make_settings
+    from hscode.selection.select import promote, select_models
+    from hscode.training.train import train
 
-    settings = make_settings(tmp_path)
-    settings = settings.model_copy(update={
-        "selection": settings.selection.model_copy(update={"epochs": 1}),
-        "training": settings.training.model_copy(update={
-            "epochs": 2, "sequence_length": 48, "max_tokens": 5000, "num_proc": 1})})
+    settings = _home(prepared, tmp_path, HSCODE_TRAINING__EPOCHS="2")
     catalog = Catalog.from_settings(settings)
-    shutil.copytree(prepared, catalog.partition(catalog.prepared, DS))
-    summary = select_models(settings, DS, folds=3, models=["dnn", "textcnn"])
-    assert summary["champion"] in {"dnn", "textcnn"} and summary["promoted"]
+    registry = Registry(catalog.registry)
+    # folds as Spark tasks on the session's local[2] SparkSession
+    summary = select_models(settings, DS, folds=3, models=["dnn", "textcnn"], runner="spark")
+    champion = summary["champion"]
+    assert champion in {"dnn", "textcnn"}
+    assert summary["promoted"] and summary["registry_version"] == 1  # empty registry
     folds = list((catalog.selection_dir(DS) / "k3" / "folds").glob("*/fold_*.json"))
     assert len(folds) == 6
     html = Path(summary["report"]).read_text()
     assert "data:image/png;base64" in html and "Per-code tests" in html
-    assert Registry(catalog.registry).alias("champion")["model"] == summary["champion"]
+    assert registry.alias("champion")["version"] == 1
     # resume: finished folds are reused, not retrained
     stamps = {f: f.stat().st_mtime_ns for f in folds}
-    again = select_models(settings, DS, folds=3, models=["dnn", "textcnn"])
+    again = select_models(settings, DS, folds=3, models=["dnn", "textcnn"], runner="spark")
     assert {f: f.stat().st_mtime_ns for f in folds} == stamps
-    assert again["registry_version"] == summary["registry_version"]
+    assert again["registry_version"] == 1
+    # a worse challenger (the same model trained at a learning rate that learns nothing)
+    # is registered but refused: the champion alias stays
+    params = {**best_params(champion, catalog.search).to_dict(), "learning_rate": 1e-7}
+    catalog.search.mkdir(parents=True, exist_ok=True)
+    (catalog.search / f"{champion}.json").write_text(json.dumps({"params": params}))
+    worse = train(settings.model_copy(update={"training": settings.training.model_copy(
+        update={"epochs": 1})}), DS, champion)
+    refused = promote(settings, DS)
+    assert refused["artifact"] == str(worse.artifact)
+    assert not refused["promoted"] and refused["registry_version"] == 2
+    assert refused["decision"]["champion_only_right"] > refused["decision"]["challenger_only_right"]
+    assert registry.alias("champion")["version"] == 1
+    # a better one (default parameters, more epochs) takes the alias
+    (catalog.search / f"{champion}.json").unlink()
+    better = train(settings.model_copy(update={"training": settings.training.model_copy(
+        update={"epochs": 6})}), DS, champion)
+    promoted = promote(settings, DS)
+    assert promoted["artifact"] == str(better.artifact) and promoted["promoted"]
+    assert registry.alias("champion")["version"] == promoted["registry_version"] == 3
+    assert better.metrics["hs6_accuracy"] > worse.metrics["hs6_accuracy"]
 
 
 def test_svm_with_smote_synthesises_minority_rows(prepared: Path) -> None:
