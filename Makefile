@@ -6,7 +6,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?= -m "not slow"
-# two pytest-xdist workers, whole groups of files each (tests/conftest.py); 0 = serial
+# two pytest-xdist workers, whole files each (a module's fixtures are built once); 0 = serial
 PYTEST_WORKERS ?= 2
 
 .PHONY: install run test test-unit test-all lint doctor clean
@@ -21,7 +21,7 @@ run: install
 	$(VENV)/bin/hscode demo --ds $(DS) --backfill-days $(BACKFILL)
 
 test: install
-	$(PY) -m pytest $(PYTEST_ARGS) -n $(PYTEST_WORKERS) --dist loadgroup --durations=15
+	$(PY) -m pytest $(PYTEST_ARGS) -n $(PYTEST_WORKERS) --dist loadfile --durations=15
 
 test-unit: PYTEST_ARGS = -m unit
 test-unit: PYTEST_WORKERS = 0

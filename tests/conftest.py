@@ -47,13 +47,10 @@ SHARED_GROUPS = {"test_scoring_jobs.py": "textcnn", "test_bad_input.py": "textcn
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Refuse tests without exactly one tier, and unit tests that use heavy fixtures; run the
-    longest modules first (each module's tests stay together and in order)."""
+    """Run the longest modules first (each module's tests together and in order); refuse
+    tests without exactly one tier and unit tests that use heavy fixtures."""
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
-    for item in items:
-        group = SHARED_GROUPS.get(item.path.name, item.path.name)
-        item.add_marker(pytest.mark.xdist_group(group))
     problems = []
     for item in items:
         tiers = [t for t in TIERS if item.get_closest_marker(t)]
