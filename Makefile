@@ -21,7 +21,7 @@ run: install
 	$(VENV)/bin/hscode demo --ds $(DS) --backfill-days $(BACKFILL)
 
 test: install
-	$(PY) -m pytest $(PYTEST_ARGS) -n $(PYTEST_WORKERS) --dist loadfile --durations=15
+	$(PY) -m pytest $(PYTEST_ARGS) -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15
 
 test-unit: PYTEST_ARGS = -m unit
 test-unit: PYTEST_WORKERS = 0

@@ -35,15 +35,12 @@ HEAVY_FIXTURES = frozenset({"spark", "pg_url", "pg_seeded_url", "warehouse_url",
                             "small_prepared"})
 
 
-# The longest modules first (measured; with two xdist workers, starting the long ones early
-# keeps one worker from finishing alone at the end).
-LONGEST_FIRST = ("test_dags.py", "test_scoring_jobs.py", "test_bad_input.py", "test_faults.py",
-                 "test_training.py", "test_cluster.py", "test_jobs.py")
-# `make test` distributes by xdist group (--dist loadgroup): a module is one group, except that
-# modules sharing an expensive session fixture share a group, so that it is built once.
-SHARED_GROUPS = {"test_scoring_jobs.py": "textcnn", "test_bad_input.py": "textcnn",
-                 "test_faults.py": "textcnn", "test_training.py": "small_prepared",
-                 "test_cluster.py": "small_prepared"}
+# The order `make test` hands whole files to its two xdist workers (--dist loadfile
+# --no-loadscope-reorder): the longest first, so that no worker finishes alone at the end.
+# xdist starts each worker with two files: the DAG worker's second is a short one.
+LONGEST_FIRST = ("test_dags.py", "test_faults.py", "test_seed_warehouse.py",
+                 "test_scoring_jobs.py", "test_bad_input.py", "test_training.py",
+                 "test_cluster.py", "test_jobs.py")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
