@@ -274,7 +274,8 @@ def score(
     t = published["review_threshold"]
     console.print(f"published {published['predicted_rows']} predictions + "
                   f"{published['unscorable_rows']} unscorable = {published['catalog_rows']} "
-                  f"catalog rows; review threshold {t['value']:.3f} (hold-out precision "
+                  f"catalog rows; review threshold {t['value']:.3f} (chosen on the "
+                  f"{t.get('chosen_on', 'holdout')} split; on the test split: precision "
                   f"{t['precision']}, coverage {t['coverage']:.1%}); review queue "
                   f"{published['review_queue_rows']} rows; drift breached: "
                   f"{drift['breached'] or 'none'}")
@@ -362,7 +363,7 @@ def select(
     folds: Annotated[Optional[int], typer.Option(  # noqa: UP045
         help="k of the k-fold CV (default: selection.folds = 37).")] = None,
     models: Annotated[Optional[str], typer.Option(  # noqa: UP045
-        help="Comma-separated networks (default: selection.models).")] = None,
+        help="Comma-separated single models (default: selection.models).")] = None,
     runner: Annotated[Optional[str], typer.Option(  # noqa: UP045
         help="local or spark (folds as Spark tasks).")] = None,
     stage: Annotated[str, typer.Option(
@@ -370,7 +371,8 @@ def select(
              "registry), report (HTML).")] = "all",
     config: ConfigOpt = None,
 ) -> None:
-    """Cross-validate the networks, test per code, promote the champion, write the report."""
+    """Cross-validate every candidate (networks, SVM, ensembles), test per code, promote the
+    champion through the non-inferiority gate, write the report."""
     from hscode.catalog import parse_ds
     from hscode.selection import select as stages
 
@@ -397,9 +399,53 @@ def select(
         typer.echo(json.dumps({k: v for k, v in summary.items() if k != "metrics"}, indent=2,
                               default=str))
         return
-    for key in ("champion", "promoted", "registry_version", "cv_mean_fbeta", "cv_wall_seconds",
+    for key in ("champion", "champion_reason", "promoted", "registry_version", "cv_mean_fbeta",
+                "cv_wall_seconds",
                 "codes_significant", "holdout_hs6", "holdout_hs4", "holdout_hs2", "report"):
         console.print(f"{key:>18}: {summary[key]}")
+
+
+@app.command()
+def evaluate(
+    csv: Annotated[Path, typer.Option("--csv", exists=True, dir_okay=False,
+                                      help="Labelled CSV in the declarations format.")],
+    model_version: Annotated[Optional[int], typer.Option(  # noqa: UP045
+        help="Registry version to evaluate (default: the champion).")] = None,
+    all_candidates: Annotated[bool, typer.Option(
+        "--all-candidates", help="Every candidate of the newest selection run (single "
+                                 "models and ensembles).")] = False,
+    ds: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        help="With --all-candidates: that date's selection run instead of the newest.")] = None,
+    out: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        help="Folder for evaluation.json / .md (default: data/evaluations/<csv name>).")
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Accuracy, review-threshold precision and coverage, and calibration on a labelled CSV."""
+    from hscode.evaluate import (
+        clean_labelled_csv,
+        evaluate_model,
+        markdown_table,
+        models_to_evaluate,
+        write_evaluation,
+    )
+
+    settings = _settings(config)
+    if model_version is not None and all_candidates:
+        raise typer.BadParameter("give --model-version or --all-candidates, not both")
+    models = models_to_evaluate(settings, model_version, all_candidates, ds)
+    with console.status("cleaning the CSV"):
+        frame, counts = clean_labelled_csv(settings, csv)
+    rows = []
+    for name, version, artifact in models:
+        with console.status(f"evaluating {name}"):
+            rows.append({"model": name, "version": version,
+                         **evaluate_model(artifact, frame, settings.scoring.review_precision,
+                                          settings.scoring.review_threshold)})
+    target = out or settings.data_dir / "evaluations" / csv.stem
+    path = write_evaluation(target, csv, counts, rows, settings.scoring.review_precision)
+    typer.echo(markdown_table(rows))
+    console.print(f"rows: {counts}; written to {path} and {path.with_suffix('.md')}")
 
 
 @app.command()

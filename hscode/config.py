@@ -86,7 +86,8 @@ class TrainingSettings(_Section):
     """Training-set preparation and model training parameters."""
 
     seed: int = 42
-    test_size: float = Field(0.05, gt=0, lt=1)
+    test_size: float = Field(0.05, gt=0, lt=1)  # figures are reported on it, nothing chosen
+    calibration_size: float = Field(0.05, ge=0, lt=1)  # temperatures and the review threshold
     min_rows_per_code: int = Field(20, ge=1)
     trusted_assurance_levels: tuple[int, ...] = (3, 4)
     upsample_threshold: float = Field(0.01, ge=0, le=1)
@@ -115,8 +116,12 @@ class SelectionSettings(_Section):
     epochs: int = Field(3, ge=1)  # per fold
     alpha: float = Field(0.05, gt=0, lt=1)
     beta: float = Field(1.2, gt=0)
-    models: tuple[str, ...] = ("dnn", "lstm", "textcnn")
+    models: tuple[str, ...] = ("dnn", "lstm", "textcnn", "svm")
+    ensembles: tuple[Literal["vote", "routed"], ...] = ("vote", "routed")
     runner: Literal["local", "spark"] = "local"
+    # promotion: the challenger's hold-out HS6 accuracy may trail the champion's by at most
+    # this much (and must not be significantly worse), on rows neither model trained on
+    max_regression: float = Field(0.005, ge=0, lt=1)
 
 
 class CleaningSettings(_Section):
@@ -161,6 +166,10 @@ class DriftSettings(_Section):
     code_psi_threshold: float = Field(0.25, gt=0)  # PSI over predicted codes
     confidence_psi_threshold: float = Field(0.25, gt=0)  # PSI over confidence (10 bins)
     code_kl_threshold: float = Field(0.5, gt=0)  # KL(predicted || training) in nats
+    # each threshold is raised to this quantile of the statistic under no drift: catalogs of
+    # tonight's size drawn from the model's own hold-out predictions (bootstrap)
+    null_quantile: float = Field(0.99, gt=0, lt=1)
+    bootstrap_samples: int = Field(200, ge=10)
 
 
 class Settings(_Section):

@@ -13,30 +13,44 @@ import numpy as np
 
 @dataclass
 class Predictor:
-    """A loaded model: ``predict_proba(texts)`` gives one row of scores per text."""
+    """A loaded model: ``predict_proba(texts)`` gives one row of probabilities per text.
+
+    Raw scores (a network's log-probabilities, the SVM's margins, an ensemble's combined
+    log-probabilities) become probabilities as ``softmax(scores / temperature)``; the
+    temperature comes from the artifact's ``calibration.json`` (1 when uncalibrated).
+    """
 
     artifact: Path
     labels: list[str]
-    kind: str  # keras or svm
+    kind: str  # keras, svm or ensemble
     model: Any
+    temperature: float = 1.0
 
-    def predict_proba(self, texts: Sequence[str], batch_size: int = 2048) -> np.ndarray:
-        """Class probabilities (SVM: softmax of the decision scores), columns = ``labels``."""
+    def raw_scores(self, texts: Sequence[str], batch_size: int = 2048) -> np.ndarray:
+        """Uncalibrated scores, columns = ``labels``."""
         arr = np.asarray(list(texts), dtype=object)
         if not len(arr):
             return np.zeros((0, len(self.labels)))
         if self.kind == "svm":
-            scores = self.model.decision_function(arr)
-            scores = scores - scores.max(axis=1, keepdims=True)
-            e = np.exp(scores)
-            return e / e.sum(axis=1, keepdims=True)
-        return self.model.predict(arr.astype(str).reshape(-1, 1), batch_size=batch_size,
-                                  verbose=0)
+            return np.asarray(self.model.decision_function(arr), float)
+        if self.kind == "ensemble":
+            return np.log(np.clip(self.model.predict_proba(list(arr), batch_size), 1e-12, 1))
+        probs = self.model.predict(arr.astype(str).reshape(-1, 1), batch_size=batch_size,
+                                   verbose=0)
+        return np.log(np.clip(probs, 1e-12, 1))
 
-    def predict(self, texts: Sequence[str]) -> list[str]:
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 2048) -> np.ndarray:
+        """Calibrated class probabilities, columns = ``labels``."""
+        from hscode.calibration import softmax
+
+        scores = self.raw_scores(texts, batch_size)
+        return softmax(scores, self.temperature) if len(scores) else scores
+
+    def predict(self, texts: Sequence[str]) -> np.ndarray:
         """The most probable code per text."""
         probs = self.predict_proba(texts)
-        return [self.labels[i] for i in probs.argmax(axis=1)] if len(probs) else []
+        return (np.asarray(self.labels, dtype=object)[probs.argmax(axis=1)] if len(probs)
+                else np.array([], dtype=object))
 
 
 class UnsafeModelError(ValueError):
@@ -54,7 +68,15 @@ def load_predictor(artifact: Path) -> Predictor:
         FileNotFoundError: when the folder holds no model.
         UnsafeModelError: when it holds only a pickle, or a file with untrusted content.
     """
+    from hscode.calibration import CALIBRATION_FILE
+
     labels = json.loads((artifact / "labels.json").read_text())
+    cal = artifact / CALIBRATION_FILE
+    temperature = float(json.loads(cal.read_text())["temperature"]) if cal.is_file() else 1.0
+    if (artifact / "ensemble.json").is_file():
+        from hscode.ensemble import load_ensemble
+
+        return Predictor(artifact, labels, "ensemble", load_ensemble(artifact), temperature)
     if (artifact / "model.keras").is_file():
         import tensorflow as tf
 
@@ -67,7 +89,7 @@ def load_predictor(artifact: Path) -> Predictor:
                 raise
             raise UnsafeModelError(f"{artifact / 'model.keras'} refused in safe mode: {exc}"
                                    ) from exc
-        return Predictor(artifact, labels, "keras", model)
+        return Predictor(artifact, labels, "keras", model, temperature)
     if (artifact / "model.skops").is_file():
         import skops.io as sio
 
@@ -75,10 +97,10 @@ def load_predictor(artifact: Path) -> Predictor:
             model = sio.load(artifact / "model.skops")  # default-trusted types only
         except Exception as exc:  # skops raises UntrustedTypesFoundException (a ValueError)
             raise UnsafeModelError(f"{artifact / 'model.skops'} refused: {exc}") from exc
-        return Predictor(artifact, labels, "svm", model)
+        return Predictor(artifact, labels, "svm", model, temperature)
     pickles = [p.name for p in artifact.glob("*") if p.suffix in {".joblib", ".pkl", ".pickle"}]
     if pickles:
         raise UnsafeModelError(f"{artifact} holds only pickled model files {pickles}: loading "
                                "one could run arbitrary code, so it is refused; retrain the "
                                "model (artifacts are written as model.keras / model.skops)")
-    raise FileNotFoundError(f"no model.keras or model.skops in {artifact}")
+    raise FileNotFoundError(f"no model.keras, model.skops or ensemble.json in {artifact}")

@@ -1,9 +1,14 @@
-"""Prepare job: clean training set ``ds`` -> grouped stratified split, up-sampled train.
+"""Prepare job: labelled catalog ``ds`` -> train / calibration / test, up-sampled train.
 
     spark-submit jobs/prepare_training.py --ds 2026-11-01
 
-Writes ``training/prepared/ds=D/split=train|test`` and, under the run's reports,
-``prepare_training.json`` (codes excluded for too few rows, split sizes) and
+The calibration and test splits are drawn from every catalog row with a valid code (any
+assurance level, grouped by text, stratified by code), so the figures measured on them
+describe the catalog that is scored. The train split keeps only rows of the clean training
+set (trusted assurance) of codes with ``min_rows_per_code`` rows, up-sampled.
+
+Writes ``training/prepared/ds=D/split=train|calibration|test`` and, under the run's
+reports, ``prepare_training.json`` (codes excluded for too few rows, split sizes) and
 ``class_counts.csv`` (rows per code before/after up-sampling).
 """
 
@@ -23,38 +28,41 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
 
     from hscode.extract import read_partition
     from hscode.spark import build_spark
-    from hscode.training.prepare import (
-        class_counts,
-        filter_min_rows,
-        grouped_stratified_split,
-        upsample,
-    )
+    from hscode.training.prepare import class_counts, filter_min_rows, three_way_split, upsample
 
     t = settings.training
     catalog = Catalog.from_settings(settings)
     spark = build_spark(settings, resolve_master(args.master, settings), "hscode-prepare")
-    # extract
-    training = read_partition(spark, catalog.training_set, args.ds).cache()
-    # transform
-    kept, excluded = filter_min_rows(training, t.min_rows_per_code)
-    split = grouped_stratified_split(kept, t.test_size, t.seed).cache()
-    train, test = split.where("split = 'train'"), split.where("split = 'test'")
+    # extract: every catalog row with a valid code, and which of them training may use
+    labelled = (read_partition(spark, catalog.scoring_set, args.ds)
+                .where(F.col("code_status") == "valid")
+                .select("product_id", "text", "hs6", "assurance_level").cache())
+    trainable = read_partition(spark, catalog.training_set, args.ds).select("product_id")
+    # transform: held-out splits drawn like the catalog; train narrowed to trusted rows of
+    # codes with enough of them
+    split = three_way_split(labelled, t.test_size, t.calibration_size, t.seed).cache()
+    pool = split.where("split = 'train'")
+    trusted = pool.join(trainable, "product_id", "left_semi")
+    train, excluded = filter_min_rows(trusted, t.min_rows_per_code)
+    held_out = split.where("split != 'train'")
     # SMOTE works on vectorised features at fit time (baseline); here only duplication
     threshold = t.upsample_threshold if t.upsample_method == "duplicate" else 0.0
-    train_up = upsample(train, t.seed, threshold, t.upsample_target)
-    rows_in, n_kept = training.count(), kept.count()
+    train_up = upsample(train.drop("split"), t.seed, threshold, t.upsample_target)
+    rows_in, n_pool = labelled.count(), pool.count()
+    n_trusted, n_train = trusted.count(), train.count()
+    sizes = {r["split"]: r["count"] for r in held_out.groupBy("split").count().collect()}
     excluded_codes = {r["hs6"]: r["rows"] for r in excluded.collect()}
-    n_excluded = sum(excluded_codes.values())
-    n_train, n_test = train.count(), test.count()
-    if rows_in != n_kept + n_excluded or n_kept != n_train + n_test:
-        raise AccountingError(f"training={rows_in} kept={n_kept} excluded={n_excluded} "
-                              f"train={n_train} test={n_test}")
-    leaked = train.select("text").intersect(test.select("text")).count()
+    n_rare = sum(excluded_codes.values())
+    if (rows_in != n_pool + sum(sizes.values()) or n_trusted != n_train + n_rare):
+        raise AccountingError(f"labelled={rows_in} pool={n_pool} held_out={sizes} "
+                              f"trusted={n_trusted} train={n_train} rare={n_rare}")
+    leaked = pool.select("text").intersect(held_out.select("text")).count()
     if leaked:
-        raise AccountingError(f"{leaked} texts appear in both train and test")
+        raise AccountingError(f"{leaked} texts appear in the train pool and a held-out split")
     # load
     out = catalog.partition(catalog.prepared, args.ds)
-    prepared = train_up.unionByName(test.withColumn("copy", F.lit(0)))
+    prepared = train_up.withColumn("split", F.lit("train")).unionByName(
+        held_out.withColumn("copy", F.lit(0)))
     (prepared.select("product_id", "text", "hs6", "assurance_level", "copy", "split")
      .repartition(1, "split").sortWithinPartitions("hs6", "product_id", "copy")
      .write.mode("overwrite").partitionBy("split").parquet(str(out)))
@@ -63,10 +71,11 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     report.mkdir(parents=True, exist_ok=True)
     counts.to_csv(report / "class_counts.csv", index=False)
     summary = {
-        "ds": args.ds, "training_rows": rows_in, "codes_kept": int(len(counts)),
-        "codes_excluded": len(excluded_codes), "rows_excluded": n_excluded,
-        "excluded_codes": excluded_codes,
-        "train_rows": n_train, "test_rows": n_test,
+        "ds": args.ds, "labelled_rows": rows_in, "train_pool_rows": n_pool,
+        "untrusted_rows": n_pool - n_trusted, "codes_kept": int(len(counts)),
+        "codes_excluded": len(excluded_codes), "rows_excluded": n_rare,
+        "excluded_codes": excluded_codes, "train_rows": n_train,
+        "calibration_rows": sizes.get("calibration", 0), "test_rows": sizes.get("test", 0),
         "train_rows_upsampled": int(counts["rows_after"].sum()),
         "codes_upsampled": int((counts["rows_after"] > counts["rows_before"]).sum()),
         "prepared": str(out),

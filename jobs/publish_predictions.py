@@ -80,6 +80,9 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
         "disagreeing_rows": summary["disagrees_with_assigned"],
         "review_threshold": threshold["value"], "holdout_precision": threshold["precision"],
         "holdout_coverage": threshold["coverage"],
+        "holdout_precision_low": threshold.get("precision_low"),
+        "holdout_precision_high": threshold.get("precision_high"),
+        "holdout_rows": threshold.get("support"), "threshold_chosen_on": threshold.get("chosen_on"),
         "published_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
     }], schema=HS_SCORING_RUNS.arrow_schema)
     with warehouse_from_settings(settings) as wh:

@@ -1,13 +1,16 @@
 """What a model's hold-out says about its scores: the review threshold and drift reference.
 
-Every artifact carries ``scoring_reference.json``, written after training from the
-hold-out (test split) it never saw:
+Every artifact carries ``scoring_reference.json``, written after training and calibration
+from two splits it never trained on, both drawn like the catalog (any assurance level):
 
-* the **review threshold**: the lowest confidence ``t`` such that hold-out predictions with
-  confidence >= ``t`` are at least ``review_precision`` (97%) correct; the share of hold-out
-  rows above it is the **coverage** (how much of the catalog is expected to be auto-accepted);
-* the **drift reference**: the training data's code shares and the hold-out's confidence
-  histogram, against which each night's predictions are compared.
+* the **review threshold** is *chosen* on the calibration split: the lowest confidence ``t``
+  such that calibration predictions with confidence >= ``t`` are at least
+  ``review_precision`` (97%) correct;
+* it is *reported* on the test split, where nothing was chosen: the precision of the rows it
+  auto-accepts and the share of rows it accepts (**coverage**, what share of the catalog is
+  expected to skip review), each with a 95% Wilson interval;
+* the **drift reference**: the training data's code shares, the test split's confidence
+  histogram and predicted codes, against which each night's predictions are compared.
 """
 
 from __future__ import annotations
@@ -26,13 +29,19 @@ CONFIDENCE_BINS = np.linspace(0.0, 1.0, 11)
 
 @dataclass(frozen=True)
 class Threshold:
-    """A review threshold and what it gives on the hold-out."""
+    """A review threshold, where it was chosen and what it gives on the test split."""
 
     value: float  # confidence >= value: auto-accepted; below: needs review
     target_precision: float
-    precision: float | None  # of auto-accepted hold-out rows (None: none accepted)
-    coverage: float  # share of hold-out rows auto-accepted
-    support: int  # hold-out rows
+    precision: float | None  # of auto-accepted test rows (None: none accepted)
+    coverage: float  # share of test rows auto-accepted
+    support: int  # test rows
+    precision_low: float | None = None  # 95% Wilson interval of precision
+    precision_high: float | None = None
+    coverage_low: float | None = None  # 95% Wilson interval of coverage
+    coverage_high: float | None = None
+    chosen_on: str = "holdout"  # calibration (honest) | holdout (old artifacts) | fixed
+    chosen_precision: float | None = None  # precision on the rows it was chosen on
 
 
 def choose_threshold(confidence: np.ndarray, correct: np.ndarray, target: float) -> Threshold:
@@ -64,37 +73,53 @@ def confidence_histogram(confidence: np.ndarray) -> list[float]:
     return (counts / total).tolist() if total else [0.0] * (len(CONFIDENCE_BINS) - 1)
 
 
+def _outcome(probs: np.ndarray, labels: list[str], truth: pd.Series) -> dict[str, list[Any]]:
+    conf = probs.max(axis=1) if len(probs) else np.zeros(0)
+    pred = np.asarray(labels, dtype=object)[probs.argmax(axis=1)] if len(probs) else \
+        np.array([], dtype=object)
+    return {"confidence": [round(float(x), 6) for x in conf],
+            "correct": [bool(x) for x in (pred == truth.to_numpy())],
+            "predicted": [str(x) for x in pred]}
+
+
 def build_reference(train: pd.DataFrame, test: pd.DataFrame, probs: np.ndarray,
-                    labels: list[str]) -> dict[str, Any]:
-    """The reference of a model from its training rows and its hold-out probabilities.
+                    labels: list[str], calibration: pd.DataFrame | None = None,
+                    calibration_probs: np.ndarray | None = None) -> dict[str, Any]:
+    """The reference of a model from its training rows and its held-out probabilities.
 
     Args:
         train: Training rows (``product_id``, ``hs6``); up-sampled copies are counted once.
-        test: Hold-out rows (``hs6``), aligned with ``probs``.
-        probs: Hold-out class probabilities, columns = ``labels``.
+        test: Test rows (``hs6``), aligned with ``probs``.
+        probs: Test class probabilities (calibrated), columns = ``labels``.
         labels: The model's codes.
+        calibration: Calibration rows (``hs6``), aligned with ``calibration_probs``; the
+            review threshold is chosen on them.
+        calibration_probs: Their calibrated probabilities.
     """
     shares = train.drop_duplicates("product_id")["hs6"].value_counts(normalize=True)
-    conf = probs.max(axis=1) if len(probs) else np.zeros(0)
-    pred = np.asarray(labels, dtype=object)[probs.argmax(axis=1)] if len(probs) else []
-    return {
+    held = _outcome(probs, labels, test["hs6"])
+    ref = {
         "code_shares": {str(k): float(v) for k, v in shares.sort_index().items()},
         "confidence_bins": CONFIDENCE_BINS.tolist(),
-        "confidence_hist": confidence_histogram(conf),
-        "holdout": {"confidence": [round(float(x), 6) for x in conf],
-                    "correct": [bool(x) for x in (np.asarray(pred) == test["hs6"].to_numpy())]},
+        "confidence_hist": confidence_histogram(np.asarray(held["confidence"], float)),
+        "holdout": held,
     }
+    if calibration is not None and calibration_probs is not None and len(calibration):
+        ref["calibration"] = _outcome(calibration_probs, labels, calibration["hs6"])
+    return ref
 
 
 def compute_reference(artifact: Path, prepared: Path) -> dict[str, Any]:
-    """Score the hold-out of ``prepared`` with the saved artifact; its reference."""
+    """Score the calibration and test splits of ``prepared`` with the saved artifact."""
     from hscode.predictor import load_predictor
     from hscode.training.data import load_prepared
 
     data = load_prepared(prepared)
     predictor = load_predictor(artifact)
     return build_reference(data.train, data.test,
-                           predictor.predict_proba(list(data.test["text"])), predictor.labels)
+                           predictor.predict_proba(list(data.test["text"])), predictor.labels,
+                           data.calibration,
+                           predictor.predict_proba(list(data.calibration["text"])))
 
 
 def write_reference(artifact: Path, prepared: Path) -> dict[str, Any]:
@@ -118,16 +143,34 @@ def load_reference(artifact: Path) -> dict[str, Any]:
     return compute_reference(artifact, Path(lineage["prepared_dir"]))
 
 
+def threshold_on(conf: np.ndarray, correct: np.ndarray, value: float, target: float,
+                 chosen_on: str, chosen_precision: float | None = None) -> Threshold:
+    """What threshold ``value`` gives on rows (``conf``, ``correct``), with 95% intervals."""
+    from hscode.calibration import wilson
+
+    conf, ok = np.asarray(conf, float), np.asarray(correct, bool)
+    accepted = conf >= value
+    prec = wilson(int(ok[accepted].sum()), int(accepted.sum()))
+    cov = wilson(int(accepted.sum()), len(conf))
+    return Threshold(float(value), target, prec.value, cov.value or 0.0, len(conf),
+                     prec.low, prec.high, cov.low, cov.high, chosen_on, chosen_precision)
+
+
 def review_threshold(reference: dict[str, Any], target_precision: float,
                      fixed: float | None = None) -> Threshold:
-    """The configured fixed threshold (with its hold-out precision), else the derived one."""
-    conf = np.asarray(reference["holdout"]["confidence"], float)
-    ok = np.asarray(reference["holdout"]["correct"], bool)
-    if fixed is None:
-        return choose_threshold(conf, ok, target_precision)
-    accepted = conf >= fixed
-    return Threshold(float(fixed), target_precision,
-                     float(ok[accepted].mean()) if accepted.any() else None,
-                     float(accepted.mean()) if len(conf) else 0.0, len(conf))
+    """The review threshold and its figures on the test split.
 
-
+    A ``fixed`` threshold is taken as given. Otherwise it is chosen on the calibration
+    split (artifacts from before the calibration split existed: on the test split itself,
+    marked ``chosen_on="holdout"``).
+    """
+    test = reference["holdout"]
+    conf = np.asarray(test["confidence"], float)
+    ok = np.asarray(test["correct"], bool)
+    if fixed is not None:
+        return threshold_on(conf, ok, fixed, target_precision, "fixed")
+    source = "calibration" if reference.get("calibration") else "holdout"
+    rows = reference[source]
+    chosen = choose_threshold(np.asarray(rows["confidence"], float),
+                              np.asarray(rows["correct"], bool), target_precision)
+    return threshold_on(conf, ok, chosen.value, target_precision, source, chosen.precision)

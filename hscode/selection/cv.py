@@ -1,14 +1,18 @@
-"""k-fold cross-validation of the networks, one stored result per (model, fold).
+"""k-fold cross-validation of every candidate model, one stored result per (model, fold).
 
 The pool is the prepared train split's original rows (no up-sampled copies, so a validation
 fold never holds duplicates of a training row). Folds come from scikit-learn's
 ``StratifiedGroupKFold`` (stratified by code, grouped by model text, seeded). Each fold's
-per-code precision / recall / F-beta lands in ``<run>/folds/<model>/fold_<k>.json`` as soon as
-it is done, so an interrupted run resumes where it stopped.
+per-code precision / recall / F-beta lands in ``<folds>/<model>/fold_<k>.json``, and its raw
+scores on the fold's rows in ``fold_<k>.npz`` (for the ensembles), as soon as it is done, so
+an interrupted run resumes where it stopped. The folders are keyed by the content of the
+data and the training parameters (see :func:`cache_key`): a new snapshot or new parameters
+never reuse an old fold.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import tempfile
@@ -17,6 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from hscode.selection.stats import fbeta_per_code
@@ -64,28 +69,69 @@ def write_fold_data(pool: pd.DataFrame, folds: pd.Series, root: Path) -> list[Pa
     return dirs
 
 
+def cache_key(*parts: Any) -> str:  # noqa: ANN401
+    """A short content hash of JSON-able ``parts`` (data snapshot, parameters, k, seed)."""
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def _svm_fold(task: FoldTask) -> dict[str, Any]:
+    from hscode.training.baseline import build_baseline
+    from hscode.training.data import load_prepared
+    from hscode.training.hvd_train import TrainJob
+
+    data = load_prepared(Path(task.fold_dir))
+    seed = TrainJob.from_json(task.job_json).seed
+    model = build_baseline(seed).fit(data.train["text"], data.train["hs6"])
+    scores = (np.asarray(model.decision_function(data.test["text"]), float) if len(data.test)
+              else np.zeros((0, len(model.classes_))))
+    labels = [str(c) for c in model.classes_]
+    pred = [labels[i] for i in scores.argmax(axis=1)]
+    truth = list(data.test["hs6"])
+    return {"truth": truth, "predictions": pred, "labels": labels, "scores": scores,
+            "metrics": {"accuracy": float(np.mean(np.array(pred) == np.array(truth)))
+                        if truth else 0.0}}
+
+
 def run_fold(task: FoldTask) -> dict[str, Any]:
     """Train and evaluate one fold (single process); store and return its result."""
     from hscode.training.hvd_train import TrainJob, train_worker
 
     out = Path(task.result_file)
-    if out.is_file():  # resume: this fold is done
+    if out.is_file() and out.with_suffix(".npz").is_file():  # resume: this fold is done
         return json.loads(out.read_text())
-    template = TrainJob.from_json(task.job_json)
-    with tempfile.TemporaryDirectory() as tmp:
-        job = replace(template, model=task.model, prepared_dir=task.fold_dir, out_dir=tmp,
-                      save_artifact=False, return_predictions=True)
-        res = train_worker(job)
+    if task.model == "svm":
+        res = _svm_fold(task)
+    else:
+        template = TrainJob.from_json(task.job_json)
+        with tempfile.TemporaryDirectory() as tmp:
+            job = replace(template, model=task.model, prepared_dir=task.fold_dir, out_dir=tmp,
+                          save_artifact=False, return_predictions=True)
+            res = train_worker(job)
     truth = res["truth"]
     codes = sorted(set(truth))
     per_code = fbeta_per_code(truth, res["predictions"], codes, task.beta)
     result = {"model": task.model, "fold": task.fold, "accuracy": res["metrics"]["accuracy"],
               "rows": len(truth), "per_code": per_code.to_dict(orient="records")}
     out.parent.mkdir(parents=True, exist_ok=True)
+    # the raw scores first (the ensembles combine them), then the result file, which marks
+    # the fold done; each replaced atomically
+    tmp_npz = out.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp_npz, scores=np.asarray(res["scores"], np.float32),
+                        labels=np.asarray(res["labels"], dtype=str),
+                        truth=np.asarray(truth, dtype=str))
+    tmp_npz.replace(out.with_suffix(".npz"))
     tmp_file = out.with_suffix(".tmp")
     tmp_file.write_text(json.dumps(result))
     tmp_file.replace(out)  # atomic: a fold file is complete or absent
     return result
+
+
+def load_fold_scores(result_file: Path) -> tuple[np.ndarray, list[str], list[str]]:
+    """A fold's stored ``(scores, labels, truth)``."""
+    with np.load(result_file.with_suffix(".npz")) as z:
+        return z["scores"].astype(np.float32), [str(c) for c in z["labels"]], \
+            [str(c) for c in z["truth"]]
 
 
 def run_folds(tasks: list[FoldTask], runner: str = "local",

@@ -29,31 +29,49 @@ class Decision:
     champion_only_right: int  # b: champion right, challenger wrong
     challenger_only_right: int  # c: challenger right, champion wrong
     p_value: float | None  # one-sided: challenger worse
+    max_regression: float = 0.0
+    rows: int = 0  # hold-out rows compared (neither model trained on them)
+    rows_left_out: int = 0  # hold-out rows the champion had trained on
 
 
 def promotion_decision(champion_correct: np.ndarray | None, challenger_correct: np.ndarray,
-                       alpha: float = 0.05) -> Decision:
-    """Promote unless the challenger is significantly worse on the same hold-out rows.
+                       alpha: float = 0.05, max_regression: float = 0.005) -> Decision:
+    """Non-inferiority gate on the same hold-out rows.
 
-    Exact one-sided McNemar test on the discordant pairs: with ``b`` rows only the champion
-    gets right and ``c`` rows only the challenger gets right, ``p = P(X >= b)`` for
-    ``X ~ Binomial(b + c, 1/2)``. The challenger is refused when ``p < alpha``.
+    The challenger is promoted only if (1) its accuracy is at most ``max_regression`` below
+    the champion's and (2) it is not significantly worse: exact one-sided McNemar test on
+    the discordant pairs; with ``b`` rows only the champion gets right and ``c`` rows only
+    the challenger gets right, ``p = P(X >= b)`` for ``X ~ Binomial(b + c, 1/2)``, refused
+    when ``p < alpha``.
     """
     from scipy import stats
 
     chal = np.asarray(challenger_correct, bool)
+    n = len(chal)
     if champion_correct is None:
-        return Decision(True, "no champion yet", None, float(chal.mean()), 0, 0, None)
+        return Decision(True, "no champion yet", None, float(chal.mean()) if n else 0.0, 0, 0,
+                        None, max_regression, n)
     champ = np.asarray(champion_correct, bool)
     if champ.shape != chal.shape:
         raise ValueError("champion and challenger must be scored on the same hold-out rows")
+    if not n:
+        return Decision(False, "no hold-out rows that neither model trained on", None, 0.0,
+                        0, 0, None, max_regression, 0)
     b = int((champ & ~chal).sum())
     c = int((~champ & chal).sum())
     p = float(stats.binomtest(b, b + c, 0.5, alternative="greater").pvalue) if b + c else 1.0
-    worse = p < alpha
-    reason = (f"challenger significantly worse (McNemar p={p:.4g} < {alpha})" if worse else
-              f"challenger not significantly worse (McNemar p={p:.4g} >= {alpha})")
-    return Decision(not worse, reason, float(champ.mean()), float(chal.mean()), b, c, p)
+    acc_champ, acc_chal = float(champ.mean()), float(chal.mean())
+    gap = acc_champ - acc_chal
+    if gap > max_regression:
+        promote, reason = False, (f"challenger {gap:.4f} below the champion (more than the "
+                                  f"allowed {max_regression})")
+    elif p < alpha:
+        promote, reason = False, f"challenger significantly worse (McNemar p={p:.4g} < {alpha})"
+    else:
+        promote, reason = True, (f"challenger within {max_regression} of the champion "
+                                 f"(difference {-gap:+.4f}) and not significantly worse "
+                                 f"(McNemar p={p:.4g} >= {alpha})")
+    return Decision(promote, reason, acc_champ, acc_chal, b, c, p, max_regression, n)
 
 
 class Registry:

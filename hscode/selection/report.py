@@ -84,6 +84,24 @@ def level_plot(holdout: dict[str, dict[str, float]]) -> str:
     return _png(fig)
 
 
+def reliability_plot(outcomes: dict[str, dict[str, Any]]) -> str:
+    """Reliability diagram: accuracy per confidence bin on the test split, one line per
+    candidate (calibrated confidence; the diagonal is a perfect promise)."""
+    from hscode.calibration import reliability_table
+
+    fig, ax = _fig(6, 5)
+    ax.plot([0, 1], [0, 1], color="#999", linestyle="--", label="perfect")
+    for model, o in outcomes.items():
+        t = reliability_table(np.asarray(o["confidence"], float), np.asarray(o["correct"], bool))
+        t = t[t["rows"] > 0]
+        ax.plot(t["confidence"], t["accuracy"], marker="o", label=model)
+    ax.set_xlabel("confidence (calibrated)")
+    ax.set_ylabel("accuracy on the test split")
+    ax.set_title("Reliability")
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
 def _table(frame: pd.DataFrame, float_fmt: str = "{:.4f}") -> str:
     return frame.to_html(index=False, float_format=lambda v: float_fmt.format(v), border=0,
                          classes="t", na_rep="")
@@ -92,7 +110,8 @@ def _table(frame: pd.DataFrame, float_fmt: str = "{:.4f}") -> str:
 def write_report(path: Path, *, summary: dict[str, Any], folds: pd.DataFrame,
                  fold_accuracy: pd.DataFrame, comparison: pd.DataFrame,
                  holdout: dict[str, dict[str, float]], y_true: list[str], y_pred: list[str],
-                 decision: dict[str, Any]) -> Path:
+                 decision: dict[str, Any], candidates: pd.DataFrame | None = None,
+                 reliability: dict[str, dict[str, Any]] | None = None) -> Path:
     """Write the report and return its path."""
     esc = html.escape
     facts = "".join(f"<tr><th>{esc(str(k))}</th><td>{esc(str(v))}</td></tr>"
@@ -116,8 +135,16 @@ table.t,table.f{{border-collapse:collapse;font-size:13px}}
 h2{{border-bottom:1px solid #ddd;padding-bottom:4px}}</style></head><body>
 <h1>HS code model selection</h1>
 <p>Champion: <b>{esc(str(summary.get('champion')))}</b>. {esc(str(decision.get('reason', '')))}</p>
+<p>{esc(str(summary.get('champion_reason', '')))}</p>
+<h2>Candidates</h2>
+<p>Every single model and both ensembles competed in the same cross-validation; the champion
+has the highest mean F-beta (beta={esc(str(summary.get('beta')))}). Test-split figures come from
+rows nothing was chosen on; the review threshold was chosen on the calibration split.
+ECE: expected calibration error before/after temperature scaling.</p>
+{_table(candidates) if candidates is not None else ""}
+{reliability_plot(reliability) if reliability else ""}
 <table class="f">{facts}</table>
-<h2>Hold-out accuracy (with the SVM baseline)</h2>{_table(hold)}{level_plot(holdout)}
+<h2>Hold-out accuracy (every candidate)</h2>{_table(hold)}{level_plot(holdout)}
 <h2>Cross-validation</h2>{fold_box_plot(fold_accuracy)}{per_code_plot(folds)}
 <h2>Per-code tests (one-way ANOVA or Kruskal-Wallis, Benjamini-Hochberg adjusted)</h2>
 <p>Codes where a model is significantly better: {int(comparison['significant'].sum())} of

@@ -9,6 +9,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from hscode.catalog import Catalog
@@ -27,13 +28,28 @@ def latest_artifact(catalog: Catalog, model: str, ds: str) -> Path | None:
 def cross_validate(settings: Settings, ds: str, folds: int | None = None,
                    models: Sequence[str] | None = None, runner: str | None = None,
                    progress: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
-    """Stage 1: k-fold CV of each network (resumable) and the per-code tests.
+    """Stage 1: k-fold CV of every candidate (resumable), the per-code tests, the champion.
 
-    Writes ``fold_metrics.csv``, ``fold_accuracy.csv``, ``per_code_tests.csv`` and
-    ``cv.json`` (with the champion model) under the date's selection folder.
+    Candidates: the single models (``selection.models``: networks and the SVM) and the
+    ensembles built from their fold scores (``selection.ensembles``). The champion is the
+    candidate with the highest mean F-beta over all codes and folds. Writes
+    ``fold_metrics.csv``, ``fold_accuracy.csv``, ``per_code_tests.csv`` (all candidates),
+    ``routing.csv`` (the routed ensemble's per-code table, single models only) and ``cv.json``
+    under the date's selection folder. Fold files live under ``cv/k<k>-<key>/``, keyed by the
+    data's content and the parameters, so a rerun after a new snapshot or new parameters
+    trains new folds.
     """
-    from hscode.selection.cv import FoldTask, assign_folds, fold_table, run_folds, write_fold_data
+    from hscode.selection.cv import (
+        FoldTask,
+        assign_folds,
+        cache_key,
+        fold_table,
+        run_folds,
+        write_fold_data,
+    )
+    from hscode.selection.ensemble_cv import ensemble_folds, routing_table
     from hscode.selection.stats import compare_models
+    from hscode.training.artifacts import snapshot_id
     from hscode.training.data import load_prepared
     from hscode.training.train import train_job_for
 
@@ -44,65 +60,154 @@ def cross_validate(settings: Settings, ds: str, folds: int | None = None,
     models = list(models or sel.models)
     data = load_prepared(catalog.partition(catalog.prepared, ds))
     pool = data.train.drop_duplicates("product_id").reset_index(drop=True)  # no up-sampled copies
-    fold_dirs = write_fold_data(pool, assign_folds(pool, k, t.seed), run_dir / f"k{k}" / "data")
-    tasks = []
+    data_key = cache_key(snapshot_id(ds, pool, pool.iloc[:0]), k, t.seed)
+    cv_root = run_dir / "cv" / f"k{k}-{data_key}"
+    fold_dirs = write_fold_data(pool, assign_folds(pool, k, t.seed), cv_root / "data")
+    tasks, files = [], {}
     for model in models:
         template = replace(train_job_for(settings, ds, model, run_dir / "unused"),
-                           epochs=sel.epochs)
-        tasks += [FoldTask(model, i, str(d), str(run_dir / f"k{k}" / "folds" / model /
-                                                 f"fold_{i}.json"), template.to_json(), sel.beta)
+                           epochs=sel.epochs, prepared_dir="", out_dir="")
+        key = cache_key(template.to_json(), sel.beta)
+        files[model] = [cv_root / "folds" / f"{model}-{key}" / f"fold_{i}.json"
+                        for i in range(len(fold_dirs))]
+        tasks += [FoldTask(model, i, str(d), str(files[model][i]), template.to_json(), sel.beta)
                   for i, d in enumerate(fold_dirs)]
     start = time.perf_counter()
     results = run_folds(tasks, runner or sel.runner, progress)
+    members_table = fold_table(results)
+    progress(f"ensembles {', '.join(sel.ensembles)} on the stored fold scores")
+    results += ensemble_folds(files, members_table, list(sel.ensembles), sel.alpha, sel.beta,
+                              t.seed)
     cv_seconds = time.perf_counter() - start
     table = fold_table(results)
     fold_accuracy = pd.DataFrame([{"model": r["model"], "fold": r["fold"],
                                    "accuracy": r["accuracy"]} for r in results])
     comparison, champion_model = compare_models(table, sel.alpha)
+    routing, base = routing_table(members_table, sel.alpha)
     table.to_csv(run_dir / "fold_metrics.csv", index=False)
     fold_accuracy.to_csv(run_dir / "fold_accuracy.csv", index=False)
     comparison.to_csv(run_dir / "per_code_tests.csv", index=False)
+    pd.DataFrame({"code": list(routing), "model": list(routing.values())}).to_csv(
+        run_dir / "routing.csv", index=False)
+    mean_fbeta = table.groupby("model")["fbeta"].mean().sort_values(ascending=False)
     cv = {
-        "ds": ds, "folds": k, "models": models, "epochs_per_fold": sel.epochs,
+        "ds": ds, "folds": k, "models": models, "ensembles": list(sel.ensembles),
+        "candidates": list(mean_fbeta.index), "epochs_per_fold": sel.epochs,
         "beta": sel.beta, "alpha": sel.alpha, "cv_wall_seconds": round(cv_seconds, 1),
+        "cv_dir": str(cv_root),
         "cv_mean_accuracy": fold_accuracy.groupby("model")["accuracy"].mean().round(4).to_dict(),
-        "cv_mean_fbeta": table.groupby("model")["fbeta"].mean().round(4).to_dict(),
+        "cv_mean_fbeta": mean_fbeta.round(4).to_dict(),
         "codes_tested": len(comparison),
         "codes_significant": int(comparison["significant"].sum()) if len(comparison) else 0,
+        "routing_base": base, "routed_codes": len(routing),
         "champion": champion_model,
+        "champion_reason": _why(mean_fbeta, champion_model),
     }
     _write(run_dir / "cv.json", cv)
     return cv
 
 
+def _why(mean_fbeta: pd.Series, champion: str) -> str:
+    others = mean_fbeta.drop(champion)
+    if others.empty:
+        return f"{champion} is the only candidate"
+    runner_up = str(others.idxmax())
+    return (f"{champion} has the highest cross-validated mean F-beta "
+            f"({mean_fbeta[champion]:.4f}; next: {runner_up} {others.max():.4f})")
+
+
+def candidate_artifacts(settings: Settings, ds: str, cv: dict[str, Any], required: str,
+                        progress: Callable[[str], None] = lambda _m: None) -> dict[str, Path]:
+    """The artifact of every candidate for ``ds``: single models as trained (the ones the
+    ``required`` candidate needs are trained when missing), ensembles built from them
+    (reused when an ensemble of the same member artifacts exists)."""
+    from hscode.ensemble import ENSEMBLES, build_ensemble
+    from hscode.training.artifacts import new_version
+    from hscode.training.finalise import finalise_artifact
+    from hscode.training.train import train
+
+    catalog = Catalog.from_settings(settings)
+    ensembles = [e for e in cv.get("ensembles", []) if e in ENSEMBLES]
+    needed = set(cv["models"]) if required in ensembles else {required}
+    found: dict[str, Path] = {}
+    for model in cv["models"]:
+        art = latest_artifact(catalog, model, ds)
+        if art is None and model in needed:
+            progress(f"training {model} for {ds}")
+            art = train(settings, ds, model).artifact
+        if art is not None:
+            found[model] = art
+    if not all(m in found for m in cv["models"]):
+        return found
+    run_dir = catalog.selection_dir(ds)
+    routing = pd.read_csv(run_dir / "routing.csv", dtype=str) if (
+        run_dir / "routing.csv").is_file() else pd.DataFrame(columns=["code", "model"])
+    prepared = catalog.partition(catalog.prepared, ds)
+    members = {m: found[m] for m in cv["models"]}
+    sources = {m: str(p) for m, p in members.items()}
+    for kind in ensembles:
+        existing = latest_artifact(catalog, kind, ds)
+        if existing is not None and json.loads(
+                (existing / "lineage.json").read_text()).get("members") == sources:
+            found[kind] = existing
+            continue
+        progress(f"building the {kind} ensemble")
+        out = build_ensemble(kind, members, catalog.models / kind / new_version(),
+                             base=cv.get("routing_base") or cv["models"][0],
+                             routing=dict(zip(routing["code"], routing["model"], strict=True)),
+                             lineage={"ds": ds, "prepared_dir": str(prepared),
+                                      "cv_dir": cv.get("cv_dir")})
+        finalise_artifact(out, prepared)
+        found[kind] = out
+    return found
+
+
+def gate_rows(test: pd.DataFrame, *artifacts: Path) -> np.ndarray:
+    """Mask of hold-out rows none of ``artifacts`` trained on (by the texts' hashes each
+    artifact carries)."""
+    from hscode.training.artifacts import text_hashes, trained_texts
+
+    keep = np.ones(len(test), dtype=bool)
+    rows = text_hashes(test["text"], unique=False)
+    for art in artifacts:
+        seen = trained_texts(art)
+        if seen is not None:
+            keep &= ~np.isin(rows, seen)
+    return keep
+
+
 def promote(settings: Settings, ds: str, progress: Callable[[str], None] = lambda _m: None
             ) -> dict[str, Any]:
-    """Stage 2: the CV champion's artifact for ``ds`` (trained if missing) challenges the
-    registry's champion on the hold-out; it is registered and promoted unless significantly
-    worse (McNemar). Writes ``promotion.json`` and ``holdout_predictions.csv``.
+    """Stage 2: the CV champion's artifact for ``ds`` (trained or built if missing)
+    challenges the registry's champion on hold-out rows neither trained on; it is
+    registered, and promoted when the non-inferiority gate says so. Writes
+    ``promotion.json`` and ``holdout_predictions.csv``.
     """
     from hscode.predictor import load_predictor
     from hscode.selection.registry import Registry, promotion_decision
     from hscode.training.data import load_prepared
-    from hscode.training.train import train
 
     catalog = Catalog.from_settings(settings)
     run_dir = catalog.selection_dir(ds)
     cv = _read(run_dir / "cv.json", "run the cross-validation stage first")
     champion_model = cv["champion"]
     data = load_prepared(catalog.partition(catalog.prepared, ds))
+    candidates = candidate_artifacts(settings, ds, cv, champion_model, progress)
+    artifact = candidates[champion_model]
     progress(f"hold-out evaluation of {champion_model}")
-    artifact = latest_artifact(catalog, champion_model, ds) or \
-        train(settings, ds, champion_model).artifact
-    texts, truth = list(data.test["text"]), data.test["hs6"].to_numpy()
-    challenger_pred = load_predictor(artifact).predict(texts)
     registry = Registry(catalog.registry)
     current = registry.alias("champion")
+    current_path = Path(current["path"]) if current is not None else None
+    keep = gate_rows(data.test, artifact, *([current_path] if current_path else []))
+    test = data.test[keep]
+    texts, truth = list(test["text"]), test["hs6"].to_numpy()
+    challenger_pred = load_predictor(artifact).predict(texts)
     champion_correct = None
-    if current is not None:
-        champion_correct = load_predictor(Path(current["path"])).predict(texts) == truth
+    if current_path is not None:
+        champion_correct = load_predictor(current_path).predict(texts) == truth
     decision = promotion_decision(champion_correct, challenger_pred == truth,
-                                  settings.selection.alpha)
+                                  settings.selection.alpha, settings.selection.max_regression)
+    decision = replace(decision, rows_left_out=int((~keep).sum()))
     metrics = json.loads((artifact / "metrics.json").read_text())
     version = registry.register(artifact, champion_model, metrics)
     registry.record(version, decision)
@@ -110,13 +215,36 @@ def promote(settings: Settings, ds: str, progress: Callable[[str], None] = lambd
         run_dir / "holdout_predictions.csv", index=False)
     out = {"champion": champion_model, "artifact": str(artifact), "registry_version": version,
            "promoted": decision.promote, "decision": {"version": version, **asdict(decision)},
-           "metrics": metrics}
+           "metrics": metrics, "candidates": {m: str(p) for m, p in candidates.items()}}
     _write(run_dir / "promotion.json", out)
     return out
 
 
+def candidate_summary(settings: Settings, cv: dict[str, Any], candidates: dict[str, str]
+                      ) -> pd.DataFrame:
+    """One row per candidate: CV figures, test-split figures, calibration and threshold."""
+    from hscode.scoring.reference import load_reference, review_threshold
+
+    rows = []
+    for model in cv.get("candidates", list(candidates)):
+        row: dict[str, Any] = {"model": model,
+                               "cv_mean_fbeta": cv["cv_mean_fbeta"].get(model),
+                               "cv_mean_accuracy": cv["cv_mean_accuracy"].get(model)}
+        art = Path(candidates[model]) if model in candidates else None
+        if art is not None and (art / "metrics.json").is_file():
+            m = json.loads((art / "metrics.json").read_text())
+            row.update({k: m.get(k) for k in ("hs6_accuracy", "hs4_accuracy", "hs2_accuracy",
+                                              "top3_accuracy", "ece_uncalibrated", "ece")})
+            t = review_threshold(load_reference(art), settings.scoring.review_precision)
+            row.update(threshold=t.value, test_precision=t.precision,
+                       test_coverage=t.coverage)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def report(settings: Settings, ds: str) -> dict[str, Any]:
     """Stage 3: the HTML report and ``selection.json`` from the first two stages' files."""
+    from hscode.scoring.reference import load_reference
     from hscode.selection.report import write_report
 
     catalog = Catalog.from_settings(settings)
@@ -124,15 +252,17 @@ def report(settings: Settings, ds: str) -> dict[str, Any]:
     cv = _read(run_dir / "cv.json", "run the cross-validation stage first")
     promoted = _read(run_dir / "promotion.json", "run the promotion stage first")
     champion_model, metrics = promoted["champion"], promoted["metrics"]
-    holdout = {f"{champion_model} (champion)": metrics}
-    for other in [*cv["models"], "svm"]:
-        art = latest_artifact(catalog, other, ds) if other != champion_model else None
-        if art is not None:
-            holdout[other] = json.loads((art / "metrics.json").read_text())
+    candidates = promoted.get("candidates", {champion_model: promoted["artifact"]})
+    table = candidate_summary(settings, cv, candidates)
+    holdout = {(f"{m} (champion)" if m == champion_model else m):
+               json.loads((Path(p) / "metrics.json").read_text())
+               for m, p in candidates.items() if (Path(p) / "metrics.json").is_file()}
+    reliability = {m: load_reference(Path(p))["holdout"] for m, p in candidates.items()}
     summary = {
         **cv, "artifact": promoted["artifact"], "registry_version": promoted["registry_version"],
         "promoted": promoted["promoted"], "holdout_hs6": metrics["hs6_accuracy"],
         "holdout_hs4": metrics["hs4_accuracy"], "holdout_hs2": metrics["hs2_accuracy"],
+        "holdout_ece": metrics.get("ece"),
     }
     preds = pd.read_csv(run_dir / "holdout_predictions.csv", dtype=str)
     path = write_report(run_dir / "report.html", summary=summary,
@@ -141,8 +271,11 @@ def report(settings: Settings, ds: str) -> dict[str, Any]:
                         comparison=pd.read_csv(run_dir / "per_code_tests.csv",
                                                dtype={"code": str}),
                         holdout=holdout, y_true=list(preds["truth"]),
-                        y_pred=list(preds["prediction"]), decision=promoted["decision"])
+                        y_pred=list(preds["prediction"]), decision=promoted["decision"],
+                        candidates=table, reliability=reliability)
+    table.to_csv(run_dir / "candidates.csv", index=False)
     summary["report"] = str(path)
+    summary["candidate_table"] = table.round(4).to_dict(orient="records")
     _write(run_dir / "selection.json", summary)
     return summary
 

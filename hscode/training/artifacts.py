@@ -3,7 +3,9 @@
 Layout of ``<models_dir>/<model>/<version>/``:
 ``model.keras`` (networks: vectoriser + network, takes raw model text) or ``model.skops``
 (baseline), ``labels.json``, ``params.json``, ``metrics.json``, ``history.json`` and
-``lineage.json`` (data snapshot id, code version, training configuration).
+``lineage.json`` (data snapshot id, code version, training configuration) and
+``train_texts.npy`` (64-bit hashes of the texts it was trained on, so a later promotion gate
+can leave those rows out of a comparison).
 """
 
 from __future__ import annotations
@@ -55,10 +57,37 @@ def write_json(path: Path, data: Any) -> None:  # noqa: ANN401
     path.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
 
 
+TRAIN_TEXTS_FILE = "train_texts.npy"
+
+
+def text_hashes(texts: Any, unique: bool = True) -> Any:  # noqa: ANN401 - -> np.ndarray
+    """64-bit hashes (BLAKE2b) of ``texts``: sorted and unique, or one per text."""
+    import numpy as np
+
+    h = np.array([int.from_bytes(hashlib.blake2b(str(t).encode(), digest_size=8).digest(),
+                                 "little") for t in texts], dtype=np.uint64)
+    return np.unique(h) if unique else h
+
+
+def trained_texts(artifact: Path) -> Any:  # noqa: ANN401 - np.ndarray | None
+    """Hashes of every text an artifact (or any member of an ensemble) was trained on;
+    None when the artifact predates the file."""
+    import numpy as np
+
+    files = [artifact / TRAIN_TEXTS_FILE, *sorted(artifact.glob(f"members/*/{TRAIN_TEXTS_FILE}"))]
+    found = [np.load(f) for f in files if f.is_file()]
+    return np.unique(np.concatenate(found)) if found else None
+
+
 def write_metadata(out_dir: Path, *, labels: list[str], params: dict[str, Any],
-                   metrics: dict[str, Any], history: dict[str, Any], lineage: dict[str, Any]
-                   ) -> None:
-    """Write the JSON side files of an artifact."""
+                   metrics: dict[str, Any], history: dict[str, Any], lineage: dict[str, Any],
+                   train_texts: Any = None) -> None:  # noqa: ANN401
+    """Write the side files of an artifact (JSON, and the training texts' hashes)."""
+    if train_texts is not None:
+        import numpy as np
+
+        out_dir.mkdir(parents=True, exist_ok=True)
+        np.save(out_dir / TRAIN_TEXTS_FILE, text_hashes(train_texts))
     write_json(out_dir / "labels.json", labels)
     write_json(out_dir / "params.json", params)
     write_json(out_dir / "metrics.json", metrics)

@@ -2,37 +2,47 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+COLUMNS = ["product_id", "text", "hs6"]
+
 
 @dataclass(frozen=True)
 class PreparedData:
-    """Train (up-sampled) and test rows, and the label set."""
+    """Train (up-sampled), calibration and test rows, and the label set.
+
+    ``labels`` are the codes of the train split: the codes a model can predict. The
+    calibration and test splits are drawn like the catalog and may hold other codes (a model
+    can only get those wrong, as it will in the catalog).
+    """
 
     train: pd.DataFrame
     test: pd.DataFrame
     labels: list[str]
+    calibration: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=COLUMNS))
 
 
 def load_prepared(path: Path) -> PreparedData:
-    """Read ``<prepared>/split=train|test`` Parquet written by the prepare job.
+    """Read ``<prepared>/split=train|calibration|test`` Parquet written by the prepare job.
 
     Raises:
         FileNotFoundError: when the prepare job has not run for this date.
     """
     if not (path / "split=train").is_dir():
         raise FileNotFoundError(f"no prepared training set at {path}: run prepare_training")
-    cols = ["product_id", "text", "hs6"]
-    train = pd.read_parquet(path / "split=train", columns=cols).sort_values(
+    train = pd.read_parquet(path / "split=train", columns=COLUMNS).sort_values(
         ["hs6", "product_id"], kind="stable").reset_index(drop=True)
-    test_dir = path / "split=test"
-    test = (pd.read_parquet(test_dir, columns=cols).sort_values("product_id").reset_index(drop=True)
-            if test_dir.is_dir() else pd.DataFrame(columns=cols))
-    labels = sorted(set(train["hs6"]) | set(test["hs6"]))
-    return PreparedData(train=train, test=test, labels=labels)
+
+    def held_out(name: str) -> pd.DataFrame:
+        d = path / f"split={name}"
+        return (pd.read_parquet(d, columns=COLUMNS).sort_values("product_id")
+                .reset_index(drop=True) if d.is_dir() else pd.DataFrame(columns=COLUMNS))
+
+    return PreparedData(train=train, test=held_out("test"), labels=sorted(set(train["hs6"])),
+                        calibration=held_out("calibration"))
 
 
 def validation_mask(texts: pd.Series, fraction: float, seed: int) -> pd.Series:

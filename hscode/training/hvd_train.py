@@ -100,7 +100,7 @@ def train_worker(job: TrainJob) -> dict[str, Any]:
 
     def encode(frame: Any) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN401
         x = vectorizer(tokenise(frame["text"])).numpy()
-        return x, frame["hs6"].map(index).to_numpy(dtype="int64")
+        return x, frame["hs6"].map(index).to_numpy(dtype="int64")  # train codes only
 
     x_fit, y_fit = encode(fit_rows)
     x_val, y_val = encode(val_rows)
@@ -139,7 +139,8 @@ def train_worker(job: TrainJob) -> dict[str, Any]:
                               "weights_sha256": _weights_digest(model),
                               "shard_rows": int(len(x_shard))}
     if rank == 0:
-        x_test, _ = encode(data.test) if len(data.test) else (np.zeros((0, job.sequence_length)), None)
+        x_test = (vectorizer(tokenise(data.test["text"])).numpy() if len(data.test)
+                  else np.zeros((0, job.sequence_length)))  # may hold codes unknown to us
         probs = model.predict(x_test, batch_size=1024, verbose=0) if len(x_test) else \
             np.zeros((0, len(data.labels)))
         pred = [data.labels[i] for i in probs.argmax(axis=1)]
@@ -149,6 +150,7 @@ def train_worker(job: TrainJob) -> dict[str, Any]:
         result["metrics"] = metrics
         if job.return_predictions:
             result["truth"], result["predictions"] = list(data.test["hs6"]), pred
+            result["labels"], result["scores"] = data.labels, np.log(np.clip(probs, 1e-12, 1))
         if not job.save_artifact:
             return result
         # the saved model takes raw model text: vectoriser + network
@@ -166,7 +168,8 @@ def train_worker(job: TrainJob) -> dict[str, Any]:
                        metrics=metrics, history=history,
                        lineage={**job.lineage, "ds": job.ds, "ranks": size,
                                 "data_snapshot": snapshot_id(job.ds, data.train, data.test),
-                                "prepared_dir": job.prepared_dir})
+                                "prepared_dir": job.prepared_dir},
+                       train_texts=data.train["text"])
     return result
 
 

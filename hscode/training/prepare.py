@@ -2,8 +2,11 @@
 
 1. :func:`filter_min_rows` — codes with fewer than ``min_rows_per_code`` rows are excluded
    (they stay "manual review" codes) and reported.
-2. :func:`grouped_stratified_split` — a seeded, stratified train/test split in which all rows
-   sharing one model text fall on the same side, so an identical text is never on both.
+2. :func:`three_way_split` — seeded, stratified train / calibration / test splits in which all
+   rows sharing one model text fall on the same side, so an identical text is never on two.
+   The splits are drawn from every labelled catalog row (any assurance level), so the
+   calibration and test splits look like the catalog that is scored; only the train split is
+   then narrowed to trusted rows of codes with enough rows.
 3. :func:`upsample` — the paper's minority up-sampling: classes under ``threshold`` share of
    the training rows are duplicated by stratified sampling toward the mean or median class
    share. The test split is never up-sampled.
@@ -29,12 +32,16 @@ def filter_min_rows(df: DataFrame, min_rows: int, label: str = "hs6"
 
 
 def grouped_stratified_split(df: DataFrame, test_size: float, seed: int,
-                             label: str = "hs6", group: str = "text") -> DataFrame:
-    """Add ``split`` (``train``/``test``).
+                             label: str = "hs6", group: str = "text",
+                             name: str = "test") -> DataFrame:
+    """Add ``split`` (``train`` or ``name``).
 
     Each distinct ``group`` value gets the most frequent label among its rows as its stratum;
-    within a stratum the groups are ordered by a seeded hash and the first
-    ``round(test_size * n_groups)`` (at least 1 when the stratum has 2+ groups) go to test.
+    within a stratum the groups are ordered by a seeded hash and the first ``n_test`` go to
+    ``name``. ``n_test`` is ``test_size * n_groups`` rounded down or up at random (a seeded
+    draw per stratum, up with probability equal to the fraction), so every stratum, however
+    small, is sampled at ``test_size`` in expectation: the split has the catalog's mix of
+    frequent and rare codes.
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -42,11 +49,34 @@ def grouped_stratified_split(df: DataFrame, test_size: float, seed: int,
     groups = df.groupBy(group).agg(F.mode(label, True).alias("_stratum"))
     groups = groups.withColumn("_h", F.xxhash64(F.col(group), F.lit(seed)))
     w = Window.partitionBy("_stratum").orderBy("_h", group)
-    n = F.count("*").over(Window.partitionBy("_stratum"))
-    n_test = F.when(n >= 2, F.greatest(F.lit(1), F.round(n * test_size))).otherwise(0)
-    groups = groups.withColumn("split", F.when(F.row_number().over(w) <= n_test, "test")
+    expected = F.count("*").over(Window.partitionBy("_stratum")) * F.lit(test_size)
+    u = (F.abs(F.xxhash64(F.col("_stratum"), F.lit(seed + 1))) % 1_000_003) / 1_000_003.0
+    n_test = F.floor(expected) + (u < expected - F.floor(expected)).cast("int")
+    groups = groups.withColumn("split", F.when(F.row_number().over(w) <= n_test, name)
                                .otherwise("train"))
     return df.join(groups.select(group, "split"), group, "left")
+
+
+def three_way_split(df: DataFrame, test_size: float, calibration_size: float, seed: int,
+                    label: str = "hs6", group: str = "text") -> DataFrame:
+    """Add ``split``: ``test`` (``test_size`` of the rows), ``calibration``
+    (``calibration_size``) and ``train``, each grouped by ``group`` and stratified by
+    ``label`` (see :func:`grouped_stratified_split`).
+
+    Raises:
+        ValueError: when the two held-out shares leave nothing to train on.
+    """
+    from pyspark.sql import functions as F
+
+    if test_size + calibration_size >= 1:
+        raise ValueError(f"test_size {test_size} + calibration_size {calibration_size} >= 1")
+    first = grouped_stratified_split(df, test_size, seed, label, group)
+    if calibration_size <= 0:
+        return first
+    rest = first.where(F.col("split") == "train").drop("split")
+    second = grouped_stratified_split(rest, calibration_size / (1 - test_size), seed + 7,
+                                      label, group, name="calibration")
+    return first.where(F.col("split") == "test").unionByName(second)
 
 
 def target_share(shares: list[float], target: Literal["mean", "median"]) -> float:

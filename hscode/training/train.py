@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ def train_job_for(settings: Settings, ds: str, model: str, out_dir: Path,
     return TrainJob(
         model=model, prepared_dir=str(catalog.partition(catalog.prepared, ds)),
         out_dir=str(out_dir), ds=ds,
-        params=params or best_params(model, catalog.search).to_dict(),
+        params=params or ({} if model == "svm" else best_params(model, catalog.search).to_dict()),
         epochs=t.epochs, batch_size=t.batch_size, seed=t.seed, max_tokens=t.max_tokens,
         sequence_length=t.sequence_length, patience=t.patience,
         subwords=t.subwords, subwords_max=t.subwords,
@@ -51,8 +52,8 @@ def train(settings: Settings, ds: str, model: str, num_proc: int | None = None,
         ValueError: for an unknown model.
         RuntimeError: when the Horovod ranks did not end with identical weights.
     """
-    from hscode.scoring.reference import write_reference
     from hscode.training.artifacts import new_version
+    from hscode.training.finalise import finalise_artifact
 
     if model not in ALL_MODELS:
         raise ValueError(f"unknown model {model!r}; choose from {', '.join(ALL_MODELS)}")
@@ -66,16 +67,16 @@ def train(settings: Settings, ds: str, model: str, num_proc: int | None = None,
     ranks = launch(job, num_proc or settings.training.num_proc, launcher)
     if len({r["weights_sha256"] for r in ranks}) != 1:
         raise RuntimeError(f"Horovod ranks diverged: {[r['weights_sha256'] for r in ranks]}")
-    metrics = next(r["metrics"] for r in ranks if r["rank"] == 0)
-    write_reference(out_dir, Path(job.prepared_dir))
+    finalise_artifact(out_dir, Path(job.prepared_dir))
+    metrics = json.loads((out_dir / "metrics.json").read_text())
     return TrainOutcome(model=model, artifact=out_dir, metrics=metrics, ranks=ranks)
 
 
 def _train_baseline(settings: Settings, ds: str, out_dir: Path) -> TrainOutcome:
-    from hscode.scoring.reference import write_reference
     from hscode.training.artifacts import snapshot_id, write_metadata
     from hscode.training.baseline import fit_predict, save_baseline
     from hscode.training.data import load_prepared
+    from hscode.training.finalise import finalise_artifact
     from hscode.training.metrics import classification_metrics
 
     catalog = Catalog.from_settings(settings)
@@ -96,6 +97,8 @@ def _train_baseline(settings: Settings, ds: str, out_dir: Path) -> TrainOutcome:
                            "upsample_method": t.upsample_method},
                    metrics=metrics, history={},
                    lineage={"ds": ds, "prepared_dir": str(prepared),
-                            "data_snapshot": snapshot_id(ds, data.train, data.test)})
-    write_reference(out_dir, prepared)
+                            "data_snapshot": snapshot_id(ds, data.train, data.test)},
+                   train_texts=data.train["text"])
+    finalise_artifact(out_dir, prepared)
+    metrics = json.loads((out_dir / "metrics.json").read_text())
     return TrainOutcome(model="svm", artifact=out_dir, metrics=metrics, ranks=[])

@@ -73,12 +73,17 @@ class Warehouse(abc.ABC):
 
     def ensure_schema(self, tables: Iterable[Table] = ALL_TABLES,
                       views: Iterable[View] | None = None) -> None:
-        """Create the tables that do not exist yet, then (re)create the views.
+        """Create the tables that do not exist yet, add nullable columns a later release
+        declared to tables that do, then (re)create the views.
 
         ``views`` defaults to every view when ``tables`` is every table, else none.
         """
         for table in tables:
             self.execute(table.ddl(self.dialect))
+            present = self.columns_of(table.name)
+            for column in table.columns:  # nullable columns added in a later release
+                if column.nullable and column.name not in present:
+                    self.execute(table.add_column_ddl(column.name, self.dialect))
         for view in (ALL_VIEWS if tables is ALL_TABLES else ()) if views is None else views:
             self.execute(view.ddl())
 

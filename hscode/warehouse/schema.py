@@ -106,6 +106,20 @@ class Table:
             parts.append(f"PRIMARY KEY ({idents(self.primary_key)})")
         return f"CREATE TABLE IF NOT EXISTS {ident(self.name)} (\n  " + ",\n  ".join(parts) + "\n)"
 
+    def add_column_ddl(self, column: str, dialect: str) -> str:
+        """``ALTER TABLE ... ADD COLUMN IF NOT EXISTS`` for a nullable column added to the
+        table after warehouses were created with it.
+
+        Raises:
+            ValueError: for a NOT NULL column (old rows would have no value for it).
+        """
+        c = next(c for c in self.columns if c.name == column)
+        if not c.nullable:
+            raise ValueError(f"{self.name}.{column} is NOT NULL: cannot be added in place")
+        index = {"duckdb": 0, "postgresql": 1}[dialect]
+        return (f"ALTER TABLE {ident(self.name)} ADD COLUMN IF NOT EXISTS {ident(c.name)} "
+                f"{_TYPES[c.type][index]}")
+
     def spark_ddl(self) -> str:
         """The columns as a Spark DDL schema string (``name type, ...``)."""
         return ", ".join(f"{c.name} {_SPARK_TYPES[c.type]}" for c in self.columns)
@@ -218,7 +232,8 @@ HS_UNSCORABLE = Table(
 
 HS_SCORING_RUNS = Table(
     name="hs_scoring_runs",
-    description="One row per published run date: model, counts, review threshold.",
+    description="One row per published run date: model, counts, review threshold and its "
+                "precision and coverage on the test split.",
     columns=(
         Column("ds", "date", nullable=False),
         Column("model_name", "text", nullable=False),
@@ -231,6 +246,12 @@ HS_SCORING_RUNS = Table(
         Column("review_threshold", "double", nullable=False),
         Column("holdout_precision", "double"),
         Column("holdout_coverage", "double"),
+        # the threshold's figures on the test split (95% Wilson interval) and where it was
+        # chosen (calibration split; fixed; holdout for artifacts without a calibration split)
+        Column("holdout_precision_low", "double"),
+        Column("holdout_precision_high", "double"),
+        Column("holdout_rows", "bigint"),
+        Column("threshold_chosen_on", "text"),
         Column("published_at", "timestamp", nullable=False),
     ),
     primary_key=("ds",),

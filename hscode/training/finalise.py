@@ -1,0 +1,76 @@
+"""After a model is saved: calibrate it, measure it, write its scoring reference.
+
+One function for every kind of artifact (network, SVM, ensemble), so every candidate's
+figures come from the same rows by the same code:
+
+1. the temperature is fitted on the **calibration split** (``calibration.json``);
+2. the **test split** (nothing chosen on it) gives the metrics (``metrics.json``) and the
+   calibration error before and after;
+3. the scoring reference (review threshold chosen on calibration, reported on test; drift
+   reference) is written (see :mod:`hscode.scoring.reference`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hscode.calibration import (
+    CALIBRATION_FILE,
+    expected_calibration_error,
+    fit_temperature,
+    softmax,
+)
+
+
+def calibration_record(cal_scores: np.ndarray, cal_truth: list[str], test_scores: np.ndarray,
+                       test_truth: list[str], labels: list[str]) -> dict[str, Any]:
+    """Fit the temperature on the calibration rows; the calibration error on the test rows
+    before (T = 1) and after."""
+    temperature = fit_temperature(cal_scores, cal_truth, labels) if len(cal_scores) else 1.0
+    lab = np.asarray(labels, dtype=object)
+    out: dict[str, Any] = {"temperature": temperature, "fitted_on": "calibration",
+                           "calibration_rows": len(cal_truth), "test_rows": len(test_truth)}
+    for name, t in (("before", 1.0), ("after", temperature)):
+        if len(test_scores):
+            p = softmax(test_scores, t)
+            correct = lab[p.argmax(axis=1)] == np.asarray(test_truth, dtype=object)
+            out[f"ece_{name}"] = expected_calibration_error(p.max(axis=1), correct)
+            out[f"mean_confidence_{name}"] = float(p.max(axis=1).mean())
+    if len(test_truth):
+        out["test_accuracy"] = float(np.mean(
+            lab[np.asarray(test_scores).argmax(axis=1)] == np.asarray(test_truth, dtype=object)))
+    return out
+
+
+def finalise_artifact(artifact: Path, prepared: Path) -> dict[str, Any]:
+    """Calibrate ``artifact`` on ``prepared``'s calibration split, write its test metrics
+    (kept when the trainer wrote them) and its scoring reference; return the calibration
+    record."""
+    from hscode.predictor import load_predictor
+    from hscode.scoring.reference import write_reference
+    from hscode.training.data import load_prepared
+    from hscode.training.metrics import classification_metrics, top_k_codes
+
+    data = load_prepared(prepared)
+    predictor = load_predictor(artifact)
+    cal_scores = predictor.raw_scores(list(data.calibration["text"]))
+    test_scores = predictor.raw_scores(list(data.test["text"]))
+    record = calibration_record(cal_scores, list(data.calibration["hs6"]), test_scores,
+                                list(data.test["hs6"]), predictor.labels)
+    (artifact / CALIBRATION_FILE).write_text(json.dumps(record, indent=2), encoding="utf-8")
+    metrics_file = artifact / "metrics.json"
+    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+    if not metrics.get("rows") and len(test_scores):
+        lab = np.asarray(predictor.labels, dtype=object)
+        metrics = classification_metrics(list(data.test["hs6"]),
+                                         list(lab[test_scores.argmax(axis=1)]),
+                                         top_k_codes(test_scores, predictor.labels))
+    metrics.update(ece=record.get("ece_after"), ece_uncalibrated=record.get("ece_before"),
+                   temperature=record["temperature"])
+    metrics_file.write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+    write_reference(artifact, prepared)
+    return record
