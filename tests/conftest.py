@@ -169,7 +169,7 @@ def small_prepared(spark, tmp_path_factory: pytest.TempPathFactory, shared_data:
     """A prepared training set made by the real jobs from the 8 most frequent codes.
 
     Up to 150 products per code go through extract -> clean -> prepare_training (run date
-    2026-11-01, codes with >= 5 rows, a 20 % grouped stratified test split): an easy task
+    2026-11-01, codes with >= 5 rows, 20 % test and 15 % calibration splits): an easy task
     that small networks learn in a few epochs. Returns the home, its settings and the
     prepared partition; tests copy the partition, never write into it.
     """
@@ -180,7 +180,8 @@ def small_prepared(spark, tmp_path_factory: pytest.TempPathFactory, shared_data:
     from tests.pipeline import TRAIN_DS, args, job_settings, seed_full, upstream
 
     home = tmp_path_factory.mktemp("small-prepared")
-    settings = job_settings(home, HSCODE_TRAINING__TEST_SIZE="0.2")
+    settings = job_settings(home, HSCODE_TRAINING__TEST_SIZE="0.2",
+                            HSCODE_TRAINING__CALIBRATION_SIZE="0.15")
     seed_full(settings)
     with duckdb.connect(settings.warehouse_url.removeprefix("duckdb:///")) as con:
         con.execute("""

@@ -10,6 +10,7 @@ from hscode.training.prepare import (
     class_counts,
     filter_min_rows,
     grouped_stratified_split,
+    three_way_split,
     upsample,
 )
 
@@ -44,12 +45,26 @@ def test_split_is_grouped_stratified_and_seeded(spark) -> None:  # noqa: ANN001
     per_code = {(r["hs6"], r["split"]): r["count"]
                 for r in split.groupBy("hs6", "split").count().collect()}
     assert per_code[("111111", "test")] == 15  # 100 texts x 5% = 5 groups x 3 rows
-    assert per_code[("222222", "test")] == 5   # round(90 x 5%) = 4... 90 texts: 4.5 -> 5
-    assert per_code[("333333", "test")] == 1   # small strata still get one group
+    assert per_code[("222222", "test")] in (4, 5)  # 90 texts x 5% = 4.5: 4 or 5 at random
+    assert per_code.get(("333333", "test"), 0) in (0, 1)  # 6 x 5% = 0.3: 0 or 1
     again = grouped_stratified_split(df, 0.05, seed=7)
     assertDataFrameEqual(split, again)
     other = grouped_stratified_split(df, 0.05, seed=8)
     assert {r[0] for r in other.where("split='test'").select("text").collect()} != test
+
+
+@pytest.mark.integration
+def test_small_codes_are_sampled_at_the_split_share_in_expectation(spark) -> None:  # noqa: ANN001
+    """200 codes of 6 texts each: 6 x 20% = 1.2 test texts per code, so about 240 in all
+    (a fixed rounding rule would give 200, or 400 with 'at least one per code')."""
+    df = _rows(spark, {f"{c:06d}": 6 for c in range(200)})
+    split = three_way_split(df, 0.2, 0.1, seed=3)
+    sizes = {r["split"]: r["count"] for r in split.groupBy("split").count().collect()}
+    assert sum(sizes.values()) == 1200
+    assert 240 - 40 <= sizes["test"] <= 240 + 40  # binomial spread, about 4 s.d.
+    assert 120 - 35 <= sizes["calibration"] <= 120 + 35  # 10% overall: 0.125 of what is left
+    sides = split.groupBy("text").agg(F.countDistinct("split").alias("n"))
+    assert sides.where("n > 1").count() == 0
 
 
 @pytest.mark.integration

@@ -155,8 +155,9 @@ def test_train_entry_point_svm_with_smote_writes_versioned_artifacts(
                             HSCODE_TRAINING__UPSAMPLE_TARGET="mean")
     catalog = Catalog.from_settings(settings)
     source = Catalog.from_settings(small_prepared["settings"])
-    shutil.copytree(source.partition(source.training_set, DS),
-                    catalog.partition(catalog.training_set, DS))
+    for dataset in ("training_set", "scoring_set"):
+        shutil.copytree(source.partition(getattr(source, dataset), DS),
+                        catalog.partition(getattr(catalog, dataset), DS))
     summary = prepare_training.run(args(DS), settings)
     assert summary["train_rows_upsampled"] == summary["train_rows"]  # no duplicated rows
     data = load_prepared(catalog.partition(catalog.prepared, DS))
@@ -182,48 +183,82 @@ def test_train_entry_point_svm_with_smote_writes_versioned_artifacts(
 
 
 @pytest.mark.timeout(1200)
-def test_select_on_spark_promotes_then_gates_each_later_challenger(
+def test_select_on_spark_every_candidate_competes_and_folds_are_keyed_by_data(
         spark, prepared: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    import numpy as np
+
     from hscode.selection.registry import Registry
-    from hscode.selection.select import promote, select_models
-    from hscode.training.train import train
+    from hscode.selection.select import cross_validate, select_models
 
     settings = _home(prepared, tmp_path, HSCODE_TRAINING__EPOCHS="2")
     catalog = Catalog.from_settings(settings)
-    registry = Registry(catalog.registry)
     # folds as Spark tasks on the session's local[2] SparkSession
-    summary = select_models(settings, DS, folds=3, models=["dnn", "textcnn"], runner="spark")
-    champion = summary["champion"]
-    assert champion in {"dnn", "textcnn"}
+    summary = select_models(settings, DS, folds=3, models=["dnn", "svm"], runner="spark")
+    assert set(summary["candidates"]) == {"dnn", "svm", "vote", "routed"}
+    fbeta = summary["cv_mean_fbeta"]
+    assert summary["champion"] == max(fbeta, key=fbeta.get)  # best CV F-beta, ensembles too
     assert summary["promoted"] and summary["registry_version"] == 1  # empty registry
-    folds = list((catalog.selection_dir(DS) / "k3" / "folds").glob("*/fold_*.json"))
-    assert len(folds) == 6
+    assert Registry(catalog.registry).alias("champion")["model"] == summary["champion"]
+    table = {r["model"]: r for r in summary["candidate_table"]}
+    for row in table.values():  # every candidate measured on the test split, calibrated
+        assert 0 < row["hs6_accuracy"] <= 1 and row["ece"] is not None
+    folds = list((catalog.selection_dir(DS) / "cv").glob("k3-*/folds/*/fold_*.json"))
+    assert len(folds) == 6 and all(f.with_suffix(".npz").is_file() for f in folds)
     html = Path(summary["report"]).read_text()
     assert "data:image/png;base64" in html and "Per-code tests" in html
-    assert registry.alias("champion")["version"] == 1
+    assert "Calibration: reliability" in html and summary["champion_reason"] in html
     # resume: finished folds are reused, not retrained
     stamps = {f: f.stat().st_mtime_ns for f in folds}
-    again = select_models(settings, DS, folds=3, models=["dnn", "textcnn"], runner="spark")
+    again = select_models(settings, DS, folds=3, models=["dnn", "svm"], runner="spark")
     assert {f: f.stat().st_mtime_ns for f in folds} == stamps
     assert again["registry_version"] == 1
-    # a worse challenger (the same model trained at a learning rate that learns nothing)
-    # is registered but refused: the champion alias stays
-    params = {**best_params(champion, catalog.search).to_dict(), "learning_rate": 1e-7}
+    # a new snapshot for the same date: its folds are trained afresh, the old ones untouched
+    train_dir = catalog.partition(catalog.prepared, DS) / "split=train"
+    rows = pd.read_parquet(train_dir)
+    shutil.rmtree(train_dir)
+    train_dir.mkdir()
+    rows.iloc[np.arange(len(rows)) % 10 != 0].to_parquet(train_dir / "part.parquet")
+    fresh = cross_validate(settings, DS, folds=3, models=["svm"], runner="local")
+    assert fresh["cv_dir"] != summary["cv_dir"]
+    assert len(list(Path(fresh["cv_dir"]).glob("folds/svm-*/fold_*.json"))) == 3
+    assert {f: f.stat().st_mtime_ns for f in folds} == stamps
+
+
+@pytest.mark.timeout(1200)
+def test_promotion_gate_refuses_a_worse_challenger_and_promotes_a_better_one(
+        prepared: Path, tmp_path: Path) -> None:
+    from hscode.selection.registry import Registry
+    from hscode.selection.select import cross_validate, promote
+    from hscode.training.train import train
+
+    settings = _home(prepared, tmp_path, HSCODE_TRAINING__EPOCHS="2",
+                     HSCODE_SELECTION__ENSEMBLES="[]")
+    catalog = Catalog.from_settings(settings)
+    registry = Registry(catalog.registry)
+    cv = cross_validate(settings, DS, folds=2, models=["dnn"])
+    first = promote(settings, DS)  # trains the CV champion's artifact
+    assert cv["champion"] == "dnn" and first["promoted"] and first["registry_version"] == 1
+    # a worse challenger (trained at a learning rate that learns nothing) is registered but
+    # refused: the champion alias stays
+    params = {**best_params("dnn", catalog.search).to_dict(), "learning_rate": 1e-7}
     catalog.search.mkdir(parents=True, exist_ok=True)
-    (catalog.search / f"{champion}.json").write_text(json.dumps({"params": params}))
+    (catalog.search / "dnn.json").write_text(json.dumps({"params": params}))
     worse = train(settings.model_copy(update={"training": settings.training.model_copy(
-        update={"epochs": 1})}), DS, champion)
+        update={"epochs": 1})}), DS, "dnn")
     refused = promote(settings, DS)
     assert refused["artifact"] == str(worse.artifact)
     assert not refused["promoted"] and refused["registry_version"] == 2
-    assert refused["decision"]["champion_only_right"] > refused["decision"]["challenger_only_right"]
+    decision = refused["decision"]
+    assert decision["champion_only_right"] > decision["challenger_only_right"]
+    # compared on every test row: neither model trained on any of them
+    assert decision["rows"] == worse.metrics["rows"] and decision["rows_left_out"] == 0
     assert registry.alias("champion")["version"] == 1
     # a better one (default parameters, more epochs) takes the alias
-    (catalog.search / f"{champion}.json").unlink()
+    (catalog.search / "dnn.json").unlink()
     better = train(settings.model_copy(update={"training": settings.training.model_copy(
-        update={"epochs": 6})}), DS, champion)
+        update={"epochs": 6})}), DS, "dnn")
     promoted = promote(settings, DS)
-    assert promoted["artifact"] == str(better.artifact) and promoted["promoted"]
+    assert promoted["artifact"] == str(better.artifact) and promoted["promoted"], promoted
     assert registry.alias("champion")["version"] == promoted["registry_version"] == 3
     assert better.metrics["hs6_accuracy"] > worse.metrics["hs6_accuracy"]
 

@@ -142,6 +142,7 @@ has the highest mean F-beta (beta={esc(str(summary.get('beta')))}). Test-split f
 rows nothing was chosen on; the review threshold was chosen on the calibration split.
 ECE: expected calibration error before/after temperature scaling.</p>
 {_table(candidates) if candidates is not None else ""}
+<h2>Calibration: reliability on the test split</h2>
 {reliability_plot(reliability) if reliability else ""}
 <table class="f">{facts}</table>
 <h2>Hold-out accuracy (every candidate)</h2>{_table(hold)}{level_plot(holdout)}
