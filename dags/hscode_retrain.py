@@ -1,10 +1,11 @@
 """
 ### hscode retraining
 
-Snapshot -> validate -> clean -> validate -> prepare the training set (Spark) -> train the
-three networks with Horovod (a task group: DNN, LSTM, Text-CNN; plus the SVM baseline for
-the report) -> k-fold cross-validation with a one-way ANOVA per code -> promotion through
-the hold-out gate -> HTML report.
+Snapshot -> validate -> clean -> validate -> prepare the train / calibration / test splits
+(Spark) -> train the candidates (a task group: DNN, LSTM, Text-CNN with Horovod, and the SVM;
+each calibrated on the calibration split) -> k-fold cross-validation of every candidate,
+soft-vote and per-code routed ensembles included, with a one-way ANOVA per code -> promotion
+through the non-inferiority gate -> HTML report.
 
 **When.** On demand (trigger it in the UI or `airflow dags trigger hscode_retrain`), when
 new labelled data lands (asset `hscode://warehouse/product_master`: post an asset event
@@ -53,7 +54,7 @@ with DAG(
     with TaskGroup("train", tooltip="Horovod data-parallel training, one task per model") as train:
         for model in NETWORKS:
             hscode(f"train --model {model}", task_id=f"train_{model}")
-        hscode("train --model svm", task_id="train_svm_baseline")
+        hscode("train --model svm", task_id="train_svm")
     cross_validate = hscode("select --stage cv", task_id="cross_validate")
     promote = hscode("select --stage promote", task_id="promote")
     report = hscode("select --stage report", task_id="report")

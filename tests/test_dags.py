@@ -91,7 +91,7 @@ def test_nightly_task_graph(dags: dict) -> None:
 def test_retrain_task_graph(dags: dict) -> None:
     tasks = dags["dags"]["hscode_retrain"]["tasks"]
     group = {"train.train_dnn", "train.train_lstm", "train.train_textcnn",
-             "train.train_svm_baseline"}
+             "train.train_svm"}
     assert group <= set(tasks)
     for t in group:
         assert tasks[t]["upstream"] == ["prepare_training"]

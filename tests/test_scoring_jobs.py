@@ -253,3 +253,37 @@ def test_pinning_an_unknown_model_version_is_a_clear_error(scored: dict, capsys)
         del os.environ["HSCODE_PATHS__HOME"]
     assert code == 2
     assert "model version 42 is not in the registry" in capsys.readouterr().err
+
+
+def test_evaluate_a_labelled_csv_through_the_pipeline_cleaning(
+        scored: dict, shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from hscode.cli import app
+    from tests.pipeline import job_env
+
+    source = pd.read_csv(shared_data / "declarations.csv", dtype=str).iloc[50000:50300]
+    bad = pd.DataFrame({"hs10": ["not-a-code", "9999990000"],
+                        "goods_description": ["steel bolts", "an unknown subheading"]})
+    csv = tmp_path / "labelled.csv"
+    pd.concat([source, bad]).to_csv(csv, index=False)
+    for name, value in job_env(scored["settings"]).items():
+        monkeypatch.setenv(name, value)
+    out = tmp_path / "eval"
+    result = CliRunner().invoke(app, ["evaluate", "--csv", str(csv), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    doc = json.loads((out / "evaluation.json").read_text())
+    rows = doc["rows"]
+    assert rows["rows_read"] == 302 and rows["rejected"] >= 1 and rows["invalid_code"] >= 1
+    assert rows["rows_read"] == (rows["rejected"] + rows["quarantined"] + rows["invalid_code"]
+                                 + rows["evaluated"])
+    (m,) = doc["models"]
+    assert m["model"] == "textcnn" and m["rows"] == rows["evaluated"]
+    assert m["hs2_accuracy"] >= m["hs4_accuracy"] >= m["hs6_accuracy"] > 0
+    assert m["top3_accuracy"] >= m["hs6_accuracy"] and 0 <= m["ece"] <= 1
+    assert m["threshold_chosen_on"] == "calibration"  # never chosen on the file itself
+    assert "| textcnn |" in (out / "evaluation.md").read_text()
+    # --all-candidates needs a selection run; this home has none
+    missing = CliRunner().invoke(app, ["evaluate", "--csv", str(csv), "--all-candidates"])
+    assert missing.exit_code != 0 and "hscode select" in str(missing.exception)
