@@ -134,13 +134,24 @@ def test_prepare_training_splits_without_leakage(spark, home: Path, submitted: d
     # no text of the test split is in training; the test split is never up-sampled
     assert train.select("text").intersect(test.select("text")).count() == 0
     assert test.where("copy > 0").count() == 0
+    calibration = out.where("split = 'calibration'")
+    assert train.select("text").intersect(calibration.select("text")).count() == 0
     assert test.count() == summary["test_rows"]
-    assert 0.04 < summary["test_rows"] / (summary["train_rows"] + summary["test_rows"]) < 0.07
+    assert calibration.count() == summary["calibration_rows"]
+    # the held-out splits are drawn from every labelled row, 5 % each
+    for split in ("test_rows", "calibration_rows"):
+        assert 0.04 < summary[split] / summary["labelled_rows"] < 0.07
+    # ... so they hold untrusted rows, as the catalog does; the train split does not
+    levels = {r[0] for r in test.select("assurance_level").distinct().collect()}
+    assert levels & {1, 2} and not {r[0] for r in train.select(
+        "assurance_level").distinct().collect()} & {1, 2}
     assert train.where("copy = 0").count() == summary["train_rows"]
     assert train.count() == summary["train_rows_upsampled"] > summary["train_rows"]
     assert all(n < 20 for n in summary["excluded_codes"].values())
-    assert (summary["training_rows"] == summary["train_rows"] + summary["test_rows"]
-            + summary["rows_excluded"])
+    assert summary["labelled_rows"] == (summary["train_pool_rows"] + summary["test_rows"]
+                                        + summary["calibration_rows"])
+    assert summary["train_pool_rows"] == (summary["train_rows"] + summary["rows_excluded"]
+                                          + summary["untrusted_rows"])
 
 
 def test_rerun_of_a_date_gives_identical_output(spark, home: Path, submitted: dict) -> None:  # noqa: ANN001
