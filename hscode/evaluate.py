@@ -42,7 +42,7 @@ def clean_labelled_csv(settings: Settings, csv: Path) -> tuple[pd.DataFrame, dic
 
     parsed = read_source_csv(csv)
     products, rejects = build_product_master(parsed.rows, settings.seed, csv.name)
-    nomenclature = read_nomenclature(settings.source_dir / settings.sources.nomenclature_csv)
+    nomenclature = read_nomenclature(settings.source("nomenclature_csv"))
     spark = build_spark(settings, settings.spark.master, "hscode-evaluate")
     raw = spark.createDataFrame(products).withColumn("ds", F.current_date())
     codes = spark.createDataFrame(
@@ -134,7 +134,7 @@ def models_to_evaluate(settings: Settings, version: int | None, all_candidates: 
     if not all_candidates:
         ref = resolve_model(catalog, version)
         return [(ref.name, ref.version, ref.path)]
-    runs = sorted(p for p in (catalog.selection_dir(ds).parent.glob("ds=*") if ds is None
+    runs = sorted(p for p in ((catalog.root / "selection").glob("ds=*") if ds is None
                               else [catalog.selection_dir(ds)])
                   if (p / "promotion.json").is_file())
     if not runs:
