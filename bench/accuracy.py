@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def main(argv: list[str] | None = None) -> int:
     from hscode.catalog import Catalog
     from hscode.config import load_settings
+    from hscode.evaluate import selection_run
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--config", type=Path, default=None)
@@ -34,14 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     settings = load_settings(args.config)
     catalog = Catalog.from_settings(settings)
-    runs = sorted(d for d in (catalog.root / "selection").glob("ds=*")
-                  if (d / "promotion.json").is_file())
-    if args.ds:
-        runs = [catalog.selection_dir(args.ds)]
-    if not runs:
+    run = selection_run(catalog, args.ds)
+    if run is None:
         print("no selection run: run the retrain first (make run, or hscode select)")
         return 2
-    ds = runs[-1].name.removeprefix("ds=")
+    ds = run.name.removeprefix("ds=")
     test = pd.read_parquet(catalog.partition(catalog.prepared, ds) / "split=test")
     with tempfile.TemporaryDirectory() as tmp:
         csv = Path(tmp) / f"holdout-{ds}.csv"

@@ -77,34 +77,36 @@ def fit_temperature_blocks(blocks: Sequence[tuple[np.ndarray, Sequence[str], Seq
     return float(np.exp(res.x))
 
 
-def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray,
-                               bins: int = 15) -> float:
-    """ECE: the row-weighted mean gap between confidence and accuracy over equal-width
-    confidence bins (top-1 confidence)."""
-    conf = np.asarray(confidence, float)
-    ok = np.asarray(correct, bool)
-    if not len(conf):
-        return 0.0
-    idx = np.clip((conf * bins).astype(int), 0, bins - 1)
-    gap = 0.0
-    for b in range(bins):
-        sel = idx == b
-        if sel.any():
-            gap += sel.sum() * abs(conf[sel].mean() - ok[sel].mean())
-    return float(gap / len(conf))
+def log_probabilities(probs: np.ndarray) -> np.ndarray:
+    """Probabilities as scores for :func:`softmax` (``log``, floored at 1e-12)."""
+    return np.log(np.clip(probs, 1e-12, 1))
 
 
 def reliability_table(confidence: np.ndarray, correct: np.ndarray, bins: int = 10
                       ) -> pd.DataFrame:
-    """Per confidence bin: rows, mean confidence and accuracy (the reliability diagram)."""
+    """Per equal-width confidence bin: rows, mean confidence and accuracy (the reliability
+    diagram)."""
     conf = np.asarray(confidence, float)
     ok = np.asarray(correct, bool)
     idx = np.clip((conf * bins).astype(int), 0, bins - 1)
-    rows = [{"bin": f"{b / bins:.1f}-{(b + 1) / bins:.1f}", "rows": int((idx == b).sum()),
-             "confidence": float(conf[idx == b].mean()) if (idx == b).any() else np.nan,
-             "accuracy": float(ok[idx == b].mean()) if (idx == b).any() else np.nan}
-            for b in range(bins)]
+    rows = []
+    for b in range(bins):
+        sel = idx == b
+        rows.append({"bin": f"{b / bins:.1f}-{(b + 1) / bins:.1f}", "rows": int(sel.sum()),
+                     "confidence": float(conf[sel].mean()) if sel.any() else np.nan,
+                     "accuracy": float(ok[sel].mean()) if sel.any() else np.nan})
     return pd.DataFrame(rows)
+
+
+def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray,
+                               bins: int = 15) -> float:
+    """ECE: the row-weighted mean gap between confidence and accuracy over the bins of
+    :func:`reliability_table` (top-1 confidence)."""
+    if not len(confidence):
+        return 0.0
+    t = reliability_table(confidence, correct, bins)
+    t = t[t["rows"] > 0]
+    return float((t["rows"] * (t["confidence"] - t["accuracy"]).abs()).sum() / t["rows"].sum())
 
 
 @dataclass(frozen=True)

@@ -119,6 +119,15 @@ def write_evaluation(out_dir: Path, csv: Path, counts: dict[str, int],
     return out_dir / "evaluation.json"
 
 
+def selection_run(catalog: Any, ds: str | None = None) -> Path | None:  # noqa: ANN401
+    """The folder of ``ds``'s selection run, or of the newest one, when it got as far as a
+    promotion (so its candidates exist); None otherwise."""
+    runs = sorted(p for p in ((catalog.root / "selection").glob("ds=*") if ds is None
+                              else [catalog.selection_dir(ds)])
+                  if (p / "promotion.json").is_file())
+    return runs[-1] if runs else None
+
+
 def models_to_evaluate(settings: Settings, version: int | None, all_candidates: bool,
                        ds: str | None = None) -> list[tuple[str, str, Path]]:
     """``(model, version label, artifact)`` for a registry version, the champion, or every
@@ -134,10 +143,8 @@ def models_to_evaluate(settings: Settings, version: int | None, all_candidates: 
     if not all_candidates:
         ref = resolve_model(catalog, version)
         return [(ref.name, ref.version, ref.path)]
-    runs = sorted(p for p in ((catalog.root / "selection").glob("ds=*") if ds is None
-                              else [catalog.selection_dir(ds)])
-                  if (p / "promotion.json").is_file())
-    if not runs:
+    run = selection_run(catalog, ds)
+    if run is None:
         raise FileNotFoundError("no selection run with candidates: run `hscode select` first")
-    promoted = json.loads((runs[-1] / "promotion.json").read_text())
+    promoted = json.loads((run / "promotion.json").read_text())
     return [(m, Path(p).name, Path(p)) for m, p in promoted["candidates"].items()]

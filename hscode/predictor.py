@@ -33,11 +33,12 @@ class Predictor:
             return np.zeros((0, len(self.labels)))
         if self.kind == "svm":
             return np.asarray(self.model.decision_function(arr), float)
+        from hscode.calibration import log_probabilities
+
         if self.kind == "ensemble":
-            return np.log(np.clip(self.model.predict_proba(list(arr), batch_size), 1e-12, 1))
-        probs = self.model.predict(arr.astype(str).reshape(-1, 1), batch_size=batch_size,
-                                   verbose=0)
-        return np.log(np.clip(probs, 1e-12, 1))
+            return log_probabilities(self.model.predict_proba(list(arr), batch_size))
+        return log_probabilities(self.model.predict(arr.astype(str).reshape(-1, 1),
+                                                    batch_size=batch_size, verbose=0))
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = 2048) -> np.ndarray:
         """Calibrated class probabilities, columns = ``labels``."""

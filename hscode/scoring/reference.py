@@ -122,11 +122,11 @@ def compute_reference(artifact: Path, prepared: Path) -> dict[str, Any]:
                            predictor.predict_proba(list(data.calibration["text"])))
 
 
-def write_reference(artifact: Path, prepared: Path) -> dict[str, Any]:
-    """Compute the reference and write it into the artifact (``scoring_reference.json``)."""
-    ref = compute_reference(artifact, prepared)
+def save_reference(artifact: Path, ref: dict[str, Any]) -> dict[str, Any]:
+    """Write ``ref`` into the artifact (``scoring_reference.json``)."""
     (artifact / REFERENCE_FILE).write_text(json.dumps(ref), encoding="utf-8")
     return ref
+
 
 
 def load_reference(artifact: Path) -> dict[str, Any]:

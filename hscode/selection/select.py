@@ -220,10 +220,11 @@ def promote(settings: Settings, ds: str, progress: Callable[[str], None] = lambd
     return out
 
 
-def candidate_summary(settings: Settings, cv: dict[str, Any], candidates: dict[str, str]
-                      ) -> pd.DataFrame:
-    """One row per candidate: CV figures, test-split figures, calibration and threshold."""
-    from hscode.scoring.reference import load_reference, review_threshold
+def candidate_summary(settings: Settings, cv: dict[str, Any], candidates: dict[str, str],
+                      references: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """One row per candidate: CV figures, test-split figures, calibration and threshold
+    (from each candidate's scoring reference in ``references``)."""
+    from hscode.scoring.reference import review_threshold
 
     rows = []
     for model in cv.get("candidates", list(candidates)):
@@ -235,7 +236,7 @@ def candidate_summary(settings: Settings, cv: dict[str, Any], candidates: dict[s
             m = json.loads((art / "metrics.json").read_text())
             row.update({k: m.get(k) for k in ("hs6_accuracy", "hs4_accuracy", "hs2_accuracy",
                                               "top3_accuracy", "ece_uncalibrated", "ece")})
-            t = review_threshold(load_reference(art), settings.scoring.review_precision)
+            t = review_threshold(references[model], settings.scoring.review_precision)
             row.update(threshold=t.value, test_precision=t.precision,
                        test_coverage=t.coverage)
         rows.append(row)
@@ -253,11 +254,12 @@ def report(settings: Settings, ds: str) -> dict[str, Any]:
     promoted = _read(run_dir / "promotion.json", "run the promotion stage first")
     champion_model, metrics = promoted["champion"], promoted["metrics"]
     candidates = promoted.get("candidates", {champion_model: promoted["artifact"]})
-    table = candidate_summary(settings, cv, candidates)
+    references = {m: load_reference(Path(p)) for m, p in candidates.items()}
+    table = candidate_summary(settings, cv, candidates, references)
     holdout = {(f"{m} (champion)" if m == champion_model else m):
                json.loads((Path(p) / "metrics.json").read_text())
                for m, p in candidates.items() if (Path(p) / "metrics.json").is_file()}
-    reliability = {m: load_reference(Path(p))["holdout"] for m, p in candidates.items()}
+    reliability = {m: ref["holdout"] for m, ref in references.items()}
     summary = {
         **cv, "artifact": promoted["artifact"], "registry_version": promoted["registry_version"],
         "promoted": promoted["promoted"], "holdout_hs6": metrics["hs6_accuracy"],

@@ -31,18 +31,18 @@ def calibration_record(cal_scores: np.ndarray, cal_truth: list[str], test_scores
     """Fit the temperature on the calibration rows; the calibration error on the test rows
     before (T = 1) and after."""
     temperature = fit_temperature(cal_scores, cal_truth, labels) if len(cal_scores) else 1.0
-    lab = np.asarray(labels, dtype=object)
     out: dict[str, Any] = {"temperature": temperature, "fitted_on": "calibration",
                            "calibration_rows": len(cal_truth), "test_rows": len(test_truth)}
+    if not len(test_truth):
+        return out
+    # a temperature changes no prediction: one set of right/wrong rows for both ECEs
+    pred = np.asarray(labels, dtype=object)[np.asarray(test_scores).argmax(axis=1)]
+    correct = pred == np.asarray(test_truth, dtype=object)
     for name, t in (("before", 1.0), ("after", temperature)):
-        if len(test_scores):
-            p = softmax(test_scores, t)
-            correct = lab[p.argmax(axis=1)] == np.asarray(test_truth, dtype=object)
-            out[f"ece_{name}"] = expected_calibration_error(p.max(axis=1), correct)
-            out[f"mean_confidence_{name}"] = float(p.max(axis=1).mean())
-    if len(test_truth):
-        out["test_accuracy"] = float(np.mean(
-            lab[np.asarray(test_scores).argmax(axis=1)] == np.asarray(test_truth, dtype=object)))
+        confidence = softmax(test_scores, t).max(axis=1)
+        out[f"ece_{name}"] = expected_calibration_error(confidence, correct)
+        out[f"mean_confidence_{name}"] = float(confidence.mean())
+    out["test_accuracy"] = float(correct.mean())
     return out
 
 
@@ -51,7 +51,7 @@ def finalise_artifact(artifact: Path, prepared: Path) -> dict[str, Any]:
     (kept when the trainer wrote them) and its scoring reference; return the calibration
     record."""
     from hscode.predictor import load_predictor
-    from hscode.scoring.reference import write_reference
+    from hscode.scoring.reference import build_reference, save_reference
     from hscode.training.data import load_prepared
     from hscode.training.metrics import classification_metrics, top_k_codes
 
@@ -72,5 +72,10 @@ def finalise_artifact(artifact: Path, prepared: Path) -> dict[str, Any]:
     metrics.update(ece=record.get("ece_after"), ece_uncalibrated=record.get("ece_before"),
                    temperature=record["temperature"])
     metrics_file.write_text(json.dumps(metrics, indent=2), encoding="utf-8")
-    write_reference(artifact, prepared)
+    # the reference from the same scores, calibrated: each split is scored once
+    t = record["temperature"]
+    save_reference(artifact, build_reference(
+        data.train, data.test, softmax(test_scores, t) if len(test_scores) else test_scores,
+        predictor.labels, data.calibration,
+        softmax(cal_scores, t) if len(cal_scores) else cal_scores))
     return record

@@ -66,6 +66,7 @@ def train_worker(job: TrainJob) -> dict[str, Any]:
     import numpy as np
     import tensorflow as tf
 
+    from hscode.calibration import log_probabilities
     from hscode.models import ModelParams, build_model
     from hscode.models.text import SubwordTokens
     from hscode.training.artifacts import snapshot_id, write_metadata
@@ -150,7 +151,7 @@ def train_worker(job: TrainJob) -> dict[str, Any]:
         result["metrics"] = metrics
         if job.return_predictions:
             result["truth"], result["predictions"] = list(data.test["hs6"]), pred
-            result["labels"], result["scores"] = data.labels, np.log(np.clip(probs, 1e-12, 1))
+            result["labels"], result["scores"] = data.labels, log_probabilities(probs)
         if not job.save_artifact:
             return result
         # the saved model takes raw model text: vectoriser + network
