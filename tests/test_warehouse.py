@@ -82,6 +82,27 @@ def test_failed_write_leaves_previous_rows_intact(warehouse_url: str) -> None:
         assert _ids(wh, D1) == ["a", "b"]
 
 
+def test_ensure_schema_adds_nullable_columns_a_later_release_declared(warehouse_url: str
+                                                                       ) -> None:
+    old = Table(name="test_grown", columns=(Column("ds", "date", nullable=False),
+                                            Column("n", "bigint")),
+                primary_key=("ds",), partition_by="ds")
+    grown = Table(name="test_grown", columns=(*old.columns, Column("note", "text")),
+                  primary_key=("ds",), partition_by="ds")
+    with open_warehouse(warehouse_url) as wh:
+        wh.execute('DROP TABLE IF EXISTS "test_grown"')
+        wh.ensure_schema([old])
+        wh.replace_partition(old, D1, pa.table({"ds": pa.array([D1], pa.date32()), "n": [7]}))
+        wh.ensure_schema([grown])  # an existing warehouse meets the new release
+        wh.ensure_schema([grown])  # and again: nothing to add
+        got = wh.read_table(grown)
+    assert got.column("n").to_pylist() == [7] and got.column("note").to_pylist() == [None]
+    strict = Table(name="test_grown", columns=(*old.columns, Column("must", "text",
+                                                                     nullable=False)))
+    with pytest.raises(ValueError, match="NOT NULL"):
+        strict.add_column_ddl("must", "duckdb")
+
+
 def test_unsupported_url_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="unsupported warehouse URL"):
         open_warehouse("mysql://x/y")
