@@ -277,7 +277,7 @@ def report(settings: Settings, ds: str) -> dict[str, Any]:
                         candidates=table, reliability=reliability)
     table.to_csv(run_dir / "candidates.csv", index=False)
     summary["report"] = str(path)
-    summary["candidate_table"] = table.round(4).to_dict(orient="records")
+    summary["candidate_table"] = table.to_dict(orient="records")
     _write(run_dir / "selection.json", summary)
     return summary
 
