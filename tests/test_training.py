@@ -229,6 +229,7 @@ def test_promotion_gate_refuses_a_worse_challenger_and_promotes_a_better_one(
         prepared: Path, tmp_path: Path) -> None:
     from hscode.selection.registry import Registry
     from hscode.selection.select import cross_validate, promote
+    from hscode.training.data import load_prepared
     from hscode.training.train import train
 
     settings = _home(prepared, tmp_path, HSCODE_TRAINING__EPOCHS="2",
@@ -250,8 +251,11 @@ def test_promotion_gate_refuses_a_worse_challenger_and_promotes_a_better_one(
     assert not refused["promoted"] and refused["registry_version"] == 2
     decision = refused["decision"]
     assert decision["champion_only_right"] > decision["challenger_only_right"]
-    # compared on every test row: neither model trained on any of them
-    assert decision["rows"] == worse.metrics["rows"] and decision["rows_left_out"] == 0
+    # decided on every calibration row (neither model trained on any), never on the test
+    # split the reported figures come from
+    calibration = load_prepared(prepared).calibration
+    assert decision["split"] == "calibration" and decision["rows_left_out"] == 0
+    assert decision["rows"] == len(calibration)
     assert registry.alias("champion")["version"] == 1
     # a better one (default parameters, more epochs) takes the alias
     (catalog.search / "dnn.json").unlink()

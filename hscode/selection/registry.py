@@ -30,13 +30,13 @@ class Decision:
     challenger_only_right: int  # c: challenger right, champion wrong
     p_value: float | None  # one-sided: challenger worse
     max_regression: float = 0.0
-    rows: int = 0  # hold-out rows compared (neither model trained on them)
-    rows_left_out: int = 0  # hold-out rows the champion had trained on
+    rows: int = 0  # calibration rows compared (neither model trained on them)
+    rows_left_out: int = 0  # calibration rows either model had trained on
 
 
 def promotion_decision(champion_correct: np.ndarray | None, challenger_correct: np.ndarray,
                        alpha: float = 0.05, max_regression: float = 0.005) -> Decision:
-    """Non-inferiority gate on the same hold-out rows.
+    """Non-inferiority gate on the same rows (the calibration split in :func:`promote`).
 
     The challenger is promoted only if (1) its accuracy is at most ``max_regression`` below
     the champion's and (2) it is not significantly worse: exact one-sided McNemar test on

@@ -152,7 +152,7 @@ ECE: expected calibration error before/after temperature scaling.</p>
 {len(comparison)}. Elsewhere the champion is recommended.</p>{_table(wins)}
 {_table(anova)}
 <h2>Champion confusion on the hold-out</h2>{confusion_plot(y_true, y_pred)}
-<h2>Promotion decision</h2><table class="f">{dec}</table>
+<h2>Promotion decision (on the calibration split)</h2><table class="f">{dec}</table>
 </body></html>"""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(body, encoding="utf-8")

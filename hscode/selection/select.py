@@ -162,26 +162,27 @@ def candidate_artifacts(settings: Settings, ds: str, cv: dict[str, Any], require
     return found
 
 
-def gate_rows(test: pd.DataFrame, *artifacts: Path) -> np.ndarray:
-    """Mask of hold-out rows none of ``artifacts`` trained on (by the texts' hashes each
-    artifact carries)."""
+def gate_rows(rows: pd.DataFrame, *artifacts: Path) -> np.ndarray:
+    """Mask of ``rows`` none of ``artifacts`` trained on (by the texts' hashes each artifact
+    carries)."""
     from hscode.training.artifacts import text_hashes, trained_texts
 
-    keep = np.ones(len(test), dtype=bool)
-    rows = text_hashes(test["text"], unique=False)
+    keep = np.ones(len(rows), dtype=bool)
+    hashes = text_hashes(rows["text"], unique=False)
     for art in artifacts:
         seen = trained_texts(art)
         if seen is not None:
-            keep &= ~np.isin(rows, seen)
+            keep &= ~np.isin(hashes, seen)
     return keep
 
 
 def promote(settings: Settings, ds: str, progress: Callable[[str], None] = lambda _m: None
             ) -> dict[str, Any]:
     """Stage 2: the CV champion's artifact for ``ds`` (trained or built if missing)
-    challenges the registry's champion on hold-out rows neither trained on; it is
-    registered, and promoted when the non-inferiority gate says so. Writes
-    ``promotion.json`` and ``holdout_predictions.csv``.
+    challenges the registry's champion on the **calibration** split's rows neither trained
+    on; it is registered, and promoted when the non-inferiority gate says so. The test split
+    takes no part in the decision, so the figures reported on it stay unbiased. Writes
+    ``promotion.json`` and ``holdout_predictions.csv`` (the champion on the test split).
     """
     from hscode.predictor import load_predictor
     from hscode.selection.registry import Registry, promotion_decision
@@ -194,27 +195,29 @@ def promote(settings: Settings, ds: str, progress: Callable[[str], None] = lambd
     data = load_prepared(catalog.partition(catalog.prepared, ds))
     candidates = candidate_artifacts(settings, ds, cv, champion_model, progress)
     artifact = candidates[champion_model]
-    progress(f"hold-out evaluation of {champion_model}")
+    progress(f"promotion gate for {champion_model} (calibration split)")
     registry = Registry(catalog.registry)
     current = registry.alias("champion")
     current_path = Path(current["path"]) if current is not None else None
-    keep = gate_rows(data.test, artifact, *([current_path] if current_path else []))
-    test = data.test[keep]
-    texts, truth = list(test["text"]), test["hs6"].to_numpy()
-    challenger_pred = load_predictor(artifact).predict(texts)
+    challenger = load_predictor(artifact)
+    keep = gate_rows(data.calibration, artifact, *([current_path] if current_path else []))
+    gate = data.calibration[keep]
+    texts, truth = list(gate["text"]), gate["hs6"].to_numpy()
     champion_correct = None
     if current_path is not None:
         champion_correct = load_predictor(current_path).predict(texts) == truth
-    decision = promotion_decision(champion_correct, challenger_pred == truth,
+    decision = promotion_decision(champion_correct, challenger.predict(texts) == truth,
                                   settings.selection.alpha, settings.selection.max_regression)
     decision = replace(decision, rows_left_out=int((~keep).sum()))
     metrics = json.loads((artifact / "metrics.json").read_text())
     version = registry.register(artifact, champion_model, metrics)
     registry.record(version, decision)
-    pd.DataFrame({"truth": truth, "prediction": challenger_pred}).to_csv(
+    pd.DataFrame({"truth": data.test["hs6"].to_numpy(),
+                  "prediction": challenger.predict(list(data.test["text"]))}).to_csv(
         run_dir / "holdout_predictions.csv", index=False)
     out = {"champion": champion_model, "artifact": str(artifact), "registry_version": version,
-           "promoted": decision.promote, "decision": {"version": version, **asdict(decision)},
+           "promoted": decision.promote,
+           "decision": {"version": version, "split": "calibration", **asdict(decision)},
            "metrics": metrics, "candidates": {m: str(p) for m, p in candidates.items()}}
     _write(run_dir / "promotion.json", out)
     return out
