@@ -32,7 +32,7 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     from pyspark.sql import functions as F
 
     from hscode.extract import read_partition
-    from hscode.quality import gate
+    from hscode.quality import gate, with_unknown_codes
     from hscode.spark import build_spark
     from hscode.warehouse import hs6_codes, warehouse_from_settings
     from hscode.warehouse.schema import HS_PREDICTIONS, HS_SCORING_RUNS, HS_UNSCORABLE
@@ -52,8 +52,10 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     if catalog_rows != n_pred + n_unscorable:
         raise AccountingError(f"catalog {catalog_rows} != predictions {n_pred} + unscorable "
                               f"{n_unscorable} for ds={args.ds}")
-    result = gate(predictions, catalog.suite_file("predictions"), catalog.run_dir(args.ds),
-                  {"rows": scored["scoring_rows"], "hs6_codes": hs6}, settings.quality.data_docs)
+    codes = spark.createDataFrame([(c,) for c in hs6], "code string")
+    checked = with_unknown_codes(predictions, codes, ["predicted_hs6", "top2_hs6", "top3_hs6"])
+    result = gate(checked, catalog.suite_file("predictions"), catalog.run_dir(args.ds),
+                  {"rows": scored["scoring_rows"]}, settings.quality.data_docs)
     counts = predictions.agg(
         F.sum(F.col("needs_review").cast("int")).alias("review"),
         F.sum((F.col("needs_review") | (F.col("agrees_with_assigned") == F.lit(False)))

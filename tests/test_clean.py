@@ -165,3 +165,32 @@ def test_account_refuses_lost_rows() -> None:
     with pytest.raises(AccountingError):
         account(10, 8, 5, {("catalog", "empty_text"): 2})
 
+
+
+@pytest.mark.integration
+def test_unknown_codes_are_flagged_and_fail_the_training_gate(spark, tmp_path) -> None:  # noqa: ANN001
+    from hscode.config import load_settings
+    from hscode.quality import validate_dataframe, with_unknown_codes
+
+    codes = spark.createDataFrame([("010121",), ("847130",), ("847130",)], "code string")
+    rows = spark.createDataFrame(
+        [("a", "847130", None), ("b", "999999", "010121"), ("c", None, "123456")],
+        "product_id string, hs6 string, top2_hs6 string")
+    got = with_unknown_codes(rows, codes, ["hs6", "top2_hs6"])
+    assertDataFrameEqual(got, spark.createDataFrame(
+        [("a", "847130", None, None, None), ("b", "999999", "010121", "999999", None),
+         ("c", None, "123456", None, "123456")],
+        "product_id string, hs6 string, top2_hs6 string, hs6_unknown string, "
+        "top2_hs6_unknown string"))
+    # the training gate names the column and the code that is not an HS 2022 subheading
+    training = spark.createDataFrame(
+        [("a", DS, "laptop", "847130", 4, "EU", False),
+         ("b", DS, "mystery", "999999", 3, "EU", False)],
+        "product_id string, ds date, text string, hs6 string, assurance_level int, "
+        "region string, conflicting_code boolean")
+    result = validate_dataframe(with_unknown_codes(training, codes, ["hs6"]),
+                                load_settings().expectations_dir / "clean_training.json", tmp_path,
+                                {"min_rows": 1, "trusted_levels": [3, 4]}, data_docs=False)
+    assert not result.success
+    assert len(result.failures) == 1 and "hs6_unknown" in result.failures[0]
+    assert "999999" in result.failures[0]
