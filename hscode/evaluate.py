@@ -33,7 +33,8 @@ COLUMNS = ("model", "version", "rows", "hs6_accuracy", "hs4_accuracy", "hs2_accu
 
 def clean_labelled_csv(settings: Settings, csv: Path) -> tuple[pd.DataFrame, dict[str, int]]:
     """The CSV's rows with a valid code after the pipeline's cleaning (``product_id, text,
-    hs6``) and the row accounting (read, rejected, quarantined, invalid code, evaluated)."""
+    hs6, conflicting_code``: the last flagged within this file, as a night flags it within its
+    catalog) and the row accounting (read, rejected, quarantined, invalid code, evaluated)."""
     from pyspark.sql import functions as F
 
     from hscode.clean import clean_products, default_stop_words
@@ -49,8 +50,10 @@ def clean_labelled_csv(settings: Settings, csv: Path) -> tuple[pd.DataFrame, dic
         nomenclature.loc[nomenclature["level"] == 6, ["code"]].astype(str))
     result = clean_products(raw, codes, settings.cleaning,
                             settings.training.trusted_levels_list, default_stop_words())
-    scoring = result.scoring.select("product_id", "text", "hs6", "code_status").toPandas()
-    valid = scoring[scoring["code_status"] == "valid"][["product_id", "text", "hs6"]]
+    scoring = result.scoring.select("product_id", "text", "hs6", "code_status",
+                                    "conflicting_code").toPandas()
+    valid = scoring[scoring["code_status"] == "valid"][["product_id", "text", "hs6",
+                                                        "conflicting_code"]]
     counts = {"rows_read": int(parsed.rows_read),
               "rejected": int(len(parsed.rejects) + len(rejects)),
               "quarantined": int(len(products) - len(scoring)),
@@ -60,11 +63,13 @@ def clean_labelled_csv(settings: Settings, csv: Path) -> tuple[pd.DataFrame, dic
 
 def evaluate_model(artifact: Path, frame: pd.DataFrame, target_precision: float,
                    fixed_threshold: float | None = None) -> dict[str, Any]:
-    """Figures of one model artifact on ``frame`` (``text``, ``hs6``)."""
+    """Figures of one model artifact on ``frame`` (``text``, ``hs6``, optionally
+    ``conflicting_code``: those rows are never auto-accepted)."""
     from hscode.calibration import expected_calibration_error
     from hscode.predictor import load_predictor
     from hscode.scoring.reference import (
         choose_threshold,
+        eligible_rows,
         load_reference,
         review_threshold,
         threshold_on,
@@ -80,7 +85,9 @@ def evaluate_model(artifact: Path, frame: pd.DataFrame, target_precision: float,
     correct = pred == truth
     m = classification_metrics(list(truth), list(pred), top_k_codes(probs, predictor.labels))
     chosen = review_threshold(load_reference(artifact), target_precision, fixed_threshold)
-    here = threshold_on(conf, correct, chosen.value, target_precision, chosen.chosen_on)
+    eligible = eligible_rows(frame)
+    here = threshold_on(conf, correct, chosen.value, target_precision, chosen.chosen_on,
+                        eligible=eligible)
     return {"rows": len(frame), "hs6_accuracy": m["hs6_accuracy"],
             "hs4_accuracy": m["hs4_accuracy"], "hs2_accuracy": m["hs2_accuracy"],
             "top3_accuracy": m.get("top3_accuracy"), "threshold": chosen.value,
@@ -88,8 +95,9 @@ def evaluate_model(artifact: Path, frame: pd.DataFrame, target_precision: float,
             "threshold_precision": here.precision, "threshold_precision_low": here.precision_low,
             "threshold_precision_high": here.precision_high,
             "threshold_coverage": here.coverage,
-            "oracle_coverage_at_target": choose_threshold(conf, correct,
-                                                          target_precision).coverage,
+            "oracle_coverage_at_target": choose_threshold(
+                conf, correct, target_precision, eligible).coverage * eligible.mean()
+            if len(frame) else 0.0,
             "ece": expected_calibration_error(conf, correct)}
 
 

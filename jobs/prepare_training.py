@@ -36,7 +36,8 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     # extract: every catalog row with a valid code, and which of them training may use
     labelled = (read_partition(spark, catalog.scoring_set, args.ds)
                 .where(F.col("code_status") == "valid")
-                .select("product_id", "text", "hs6", "assurance_level").cache())
+                .select("product_id", "text", "hs6", "assurance_level", "conflicting_code")
+                .cache())
     trainable = read_partition(spark, catalog.training_set, args.ds).select("product_id")
     # transform: held-out splits drawn like the catalog; train narrowed to trusted rows of
     # codes with enough of them
@@ -63,7 +64,8 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     out = catalog.partition(catalog.prepared, args.ds)
     prepared = train_up.withColumn("split", F.lit("train")).unionByName(
         held_out.withColumn("copy", F.lit(0)))
-    (prepared.select("product_id", "text", "hs6", "assurance_level", "copy", "split")
+    (prepared.select("product_id", "text", "hs6", "assurance_level", "conflicting_code",
+                     "copy", "split")
      .repartition(1, "split").sortWithinPartitions("hs6", "product_id", "copy")
      .write.mode("overwrite").partitionBy("split").parquet(str(out)))
     counts = class_counts(train, train_up).toPandas()

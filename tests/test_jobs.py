@@ -153,6 +153,13 @@ def test_prepare_training_splits_without_leakage(spark, home: Path, submitted: d
                                         + summary["calibration_rows"])
     assert summary["train_pool_rows"] == (summary["train_rows"] + summary["rows_excluded"]
                                           + summary["untrusted_rows"])
+    # every row keeps the catalog's conflicting-description flag (never auto-accepted)
+    scoring = spark.read.parquet(str(catalog.partition(catalog.scoring_set, DS)))
+    flags = out.join(scoring.select("product_id", scoring["conflicting_code"].alias("flag")),
+                     "product_id")
+    assert flags.count() == out.count()
+    assert flags.where("conflicting_code <=> flag").count() == out.count()
+    assert test.where("conflicting_code").count() > 0
 
 
 def test_rerun_of_a_date_gives_identical_output(spark, home: Path, submitted: dict) -> None:  # noqa: ANN001

@@ -76,6 +76,14 @@ def test_score_batch_flags_review_and_disagreement() -> None:
     assert out["review_reason"].tolist() == [None, "low_confidence+disagrees", "low_confidence"]
     assert out["confidence_band"].tolist() == ["high", "medium", "medium"]
     assert (out["probability"] >= out["top2_probability"]).all()
+    # a description the catalog files under several codes is reviewed however confident
+    batch["conflicting_code"] = [True, True, None]
+    out = score_batch(batch, probs, labels, spec, allowed_mask(labels, labels))
+    assert out["needs_review"].tolist() == [True, True, True]
+    assert out["review_reason"].tolist() == [
+        "ambiguous_description", "low_confidence+ambiguous_description+disagrees",
+        "low_confidence"]
+    assert out["confidence_band"].tolist() == ["high", "medium", "medium"]
 
 
 def test_psi_and_kl_match_hand_computation() -> None:

@@ -89,6 +89,29 @@ def test_threshold_is_chosen_on_calibration_rows_and_reported_on_test_rows() -> 
     assert legacy.chosen_on == "holdout"
 
 
+def test_ambiguous_descriptions_are_never_auto_accepted() -> None:
+    # the same rows as above, with the catalog's conflicting-description flag
+    ref = {"calibration": {"confidence": [0.99, 0.9, 0.8, 0.7, 0.6],
+                           "correct": [True, False, True, True, False],
+                           "conflicting": [False, True, False, False, False]},
+           "holdout": {"confidence": [0.95, 0.85, 0.82, 0.75, 0.5],
+                       "correct": [True, True, False, True, False],
+                       "conflicting": [False, False, True, False, False]}}
+    t = review_threshold(ref, 0.97)
+    # chosen without the ambiguous 0.9 row (wrong): down to 0.7 the rest are 3/3 right
+    assert t.value == 0.7 and t.chosen_precision == 1.0
+    # on test the ambiguous 0.82 row is reviewed although confident: 3 accepted, all right;
+    # coverage is a share of every row
+    assert t.precision == 1.0 and t.coverage == pytest.approx(3 / 5)
+    flagged = review_threshold(ref, 0.97, fixed=0.8)
+    assert flagged.precision == 1.0 and flagged.coverage == pytest.approx(2 / 5)
+    # the reference records the flag from the splits' conflicting_code column
+    train = pd.DataFrame({"product_id": ["1"], "hs6": ["010121"]})
+    test = pd.DataFrame({"hs6": ["010121", "010121"], "conflicting_code": [True, None]})
+    built = build_reference(train, test, np.array([[0.8, 0.1, 0.1]] * 2), LABELS)
+    assert built["holdout"]["conflicting"] == [True, False]
+
+
 def test_reference_keeps_calibration_and_test_outcomes_apart() -> None:
     train = pd.DataFrame({"product_id": ["1", "2"], "hs6": ["010121", "020110"]})
     test = pd.DataFrame({"hs6": ["010121", "999999"]})  # a code the model does not know

@@ -6,6 +6,12 @@ from two splits it never trained on, both drawn like the catalog (any assurance 
 * the **review threshold** is *chosen* on the calibration split: the lowest confidence ``t``
   such that calibration predictions with confidence >= ``t`` are at least
   ``review_precision`` (97%) correct;
+* a product whose description the catalog itself files under several HS6 codes
+  (``conflicting_code``, flagged by the clean job over the whole snapshot) is **never
+  auto-accepted**, however confident the model: the text does not decide its code. Such rows
+  are *ineligible*: the threshold is chosen on the eligible calibration rows, and on the test
+  split a row is auto-accepted when it is eligible and confident enough (coverage stays a
+  share of all rows);
 * it is *reported* on the test split, where nothing was chosen: the precision of the rows it
   auto-accepts and the share of rows it accepts (**coverage**, what share of the catalog is
   expected to skip review), each with a 95% Wilson interval;
@@ -44,14 +50,19 @@ class Threshold:
     chosen_precision: float | None = None  # precision on the rows it was chosen on
 
 
-def choose_threshold(confidence: np.ndarray, correct: np.ndarray, target: float) -> Threshold:
+def choose_threshold(confidence: np.ndarray, correct: np.ndarray, target: float,
+                     eligible: np.ndarray | None = None) -> Threshold:
     """The lowest confidence cut whose accepted rows are at least ``target`` precise.
 
     Cuts are only placed between distinct confidence values (ties are accepted or reviewed
     together). With no cut reaching the target, everything goes to review (value above 1).
+    Rows not ``eligible`` (never auto-accepted) take no part.
     """
     conf = np.asarray(confidence, float)
     ok = np.asarray(correct, bool)
+    if eligible is not None:
+        keep = np.asarray(eligible, bool)
+        conf, ok = conf[keep], ok[keep]
     n = len(conf)
     if n == 0:
         return Threshold(float(np.nextafter(1.0, 2.0)), target, None, 0.0, 0)
@@ -73,13 +84,29 @@ def confidence_histogram(confidence: np.ndarray) -> list[float]:
     return (counts / total).tolist() if total else [0.0] * (len(CONFIDENCE_BINS) - 1)
 
 
-def _outcome(probs: np.ndarray, labels: list[str], truth: pd.Series) -> dict[str, list[Any]]:
+def eligible_rows(rows: dict[str, Any] | pd.DataFrame) -> np.ndarray:
+    """Which rows may be auto-accepted: those whose description is not filed under several
+    codes (``conflicting_code``; absent: every row, as in references written before)."""
+    if isinstance(rows, pd.DataFrame):
+        flag = rows["conflicting_code"] if "conflicting_code" in rows else None
+        n = len(rows)
+    else:
+        flag = rows.get("conflicting")
+        n = len(rows["confidence"])
+    if flag is None:
+        return np.ones(n, dtype=bool)
+    return ~pd.Series(np.asarray(flag, dtype=object), dtype="boolean").fillna(False).to_numpy(
+        dtype=bool)
+
+
+def _outcome(probs: np.ndarray, labels: list[str], rows: pd.DataFrame) -> dict[str, list[Any]]:
     conf = probs.max(axis=1) if len(probs) else np.zeros(0)
     pred = np.asarray(labels, dtype=object)[probs.argmax(axis=1)] if len(probs) else \
         np.array([], dtype=object)
     return {"confidence": [round(float(x), 6) for x in conf],
-            "correct": [bool(x) for x in (pred == truth.to_numpy())],
-            "predicted": [str(x) for x in pred]}
+            "correct": [bool(x) for x in (pred == rows["hs6"].to_numpy())],
+            "predicted": [str(x) for x in pred],
+            "conflicting": [bool(x) for x in ~eligible_rows(rows)]}
 
 
 def build_reference(train: pd.DataFrame, test: pd.DataFrame, probs: np.ndarray,
@@ -89,15 +116,15 @@ def build_reference(train: pd.DataFrame, test: pd.DataFrame, probs: np.ndarray,
 
     Args:
         train: Training rows (``product_id``, ``hs6``); up-sampled copies are counted once.
-        test: Test rows (``hs6``), aligned with ``probs``.
+        test: Test rows (``hs6``, optionally ``conflicting_code``), aligned with ``probs``.
         probs: Test class probabilities (calibrated), columns = ``labels``.
         labels: The model's codes.
-        calibration: Calibration rows (``hs6``), aligned with ``calibration_probs``; the
+        calibration: Calibration rows (like ``test``), aligned with ``calibration_probs``; the
             review threshold is chosen on them.
         calibration_probs: Their calibrated probabilities.
     """
     shares = train.drop_duplicates("product_id")["hs6"].value_counts(normalize=True)
-    held = _outcome(probs, labels, test["hs6"])
+    held = _outcome(probs, labels, test)
     ref = {
         "code_shares": {str(k): float(v) for k, v in shares.sort_index().items()},
         "confidence_bins": CONFIDENCE_BINS.tolist(),
@@ -105,7 +132,7 @@ def build_reference(train: pd.DataFrame, test: pd.DataFrame, probs: np.ndarray,
         "holdout": held,
     }
     if calibration is not None and calibration_probs is not None and len(calibration):
-        ref["calibration"] = _outcome(calibration_probs, labels, calibration["hs6"])
+        ref["calibration"] = _outcome(calibration_probs, labels, calibration)
     return ref
 
 
@@ -144,12 +171,17 @@ def load_reference(artifact: Path) -> dict[str, Any]:
 
 
 def threshold_on(conf: np.ndarray, correct: np.ndarray, value: float, target: float,
-                 chosen_on: str, chosen_precision: float | None = None) -> Threshold:
-    """What threshold ``value`` gives on rows (``conf``, ``correct``), with 95% intervals."""
+                 chosen_on: str, chosen_precision: float | None = None,
+                 eligible: np.ndarray | None = None) -> Threshold:
+    """What threshold ``value`` gives on rows (``conf``, ``correct``), with 95% intervals:
+    a row is auto-accepted when it is ``eligible`` and ``conf >= value``; coverage is the
+    accepted share of all rows."""
     from hscode.calibration import wilson
 
     conf, ok = np.asarray(conf, float), np.asarray(correct, bool)
     accepted = conf >= value
+    if eligible is not None:
+        accepted &= np.asarray(eligible, bool)
     prec = wilson(int(ok[accepted].sum()), int(accepted.sum()))
     cov = wilson(int(accepted.sum()), len(conf))
     return Threshold(float(value), target, prec.value, cov.value or 0.0, len(conf),
@@ -167,10 +199,13 @@ def review_threshold(reference: dict[str, Any], target_precision: float,
     test = reference["holdout"]
     conf = np.asarray(test["confidence"], float)
     ok = np.asarray(test["correct"], bool)
+    eligible = eligible_rows(test)
     if fixed is not None:
-        return threshold_on(conf, ok, fixed, target_precision, "fixed")
+        return threshold_on(conf, ok, fixed, target_precision, "fixed", eligible=eligible)
     source = "calibration" if reference.get("calibration") else "holdout"
     rows = reference[source]
     chosen = choose_threshold(np.asarray(rows["confidence"], float),
-                              np.asarray(rows["correct"], bool), target_precision)
-    return threshold_on(conf, ok, chosen.value, target_precision, source, chosen.precision)
+                              np.asarray(rows["correct"], bool), target_precision,
+                              eligible_rows(rows))
+    return threshold_on(conf, ok, chosen.value, target_precision, source, chosen.precision,
+                        eligible)

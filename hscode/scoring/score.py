@@ -72,15 +72,34 @@ def top_k(probs: np.ndarray, labels: Sequence[str], mask: np.ndarray, k: int = 3
 
 
 def confidence_band(prob: np.ndarray, threshold: float, low: float) -> np.ndarray:
-    """``high`` (auto-accepted, >= threshold), ``medium``, or ``low`` (< ``low``)."""
+    """``high`` (>= threshold: auto-accepted unless the description is ambiguous),
+    ``medium``, or ``low`` (< ``low``)."""
     return np.where(prob >= threshold, "high", np.where(prob >= min(low, threshold),
                                                         "medium", "low"))
 
 
+REVIEW_REASONS = ("low_confidence", "ambiguous_description", "disagrees")
+
+
+def review_reasons(*flags: np.ndarray) -> np.ndarray:
+    """Per row, the names of :data:`REVIEW_REASONS` whose flag is set, joined by ``+``
+    (``None`` when none is)."""
+    out = np.full(len(flags[0]), "", dtype=object)
+    for name, flag in zip(REVIEW_REASONS, flags, strict=True):
+        f = np.asarray(flag, bool)
+        out[f] = np.where(out[f] == "", name, out[f] + "+" + name)
+    return np.where(out == "", None, out)
+
+
 def score_batch(batch: pd.DataFrame, probs: np.ndarray, labels: Sequence[str],
                 spec: ScoringSpec, mask: np.ndarray) -> pd.DataFrame:
-    """Prediction rows for ``batch`` (columns ``ds, product_id, hs_code, hs6``) given the
-    model's ``probs`` for its texts."""
+    """Prediction rows for ``batch`` (columns ``ds, product_id, hs_code, hs6``, optionally
+    ``conflicting_code``) given the model's ``probs`` for its texts.
+
+    A row needs review when its confidence is under the threshold or its description is
+    ambiguous (filed under several codes in the catalog); ``review_reason`` names why, and
+    also when the prediction disagrees with the assigned code.
+    """
     codes, top = top_k(probs, labels, mask)
     n = len(batch)
 
@@ -89,14 +108,16 @@ def score_batch(batch: pd.DataFrame, probs: np.ndarray, labels: Sequence[str],
 
     best = codes[:, 0].astype(str)
     prob = top[:, 0].astype(float)
-    needs_review = prob < spec.review_threshold
+    low = prob < spec.review_threshold
+    # the catalog files this description under several codes: never auto-accepted
+    ambiguous = (batch["conflicting_code"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+                 if "conflicting_code" in batch else np.zeros(n, dtype=bool))
     assigned = batch["hs6"].astype(object).where(batch["hs6"].notna(), None)
     agrees = pd.Series(best == assigned.to_numpy(), dtype="boolean")
     agrees[assigned.isna().to_numpy()] = pd.NA
     disagrees = (agrees == False).fillna(False).to_numpy()  # noqa: E712 - nullable boolean
-    reason = np.where(needs_review & disagrees, "low_confidence+disagrees",
-                      np.where(needs_review, "low_confidence",
-                               np.where(disagrees, "disagrees", None)))
+    needs_review = low | ambiguous
+    reason = review_reasons(low, ambiguous, disagrees)
     return pd.DataFrame({
         "ds": batch["ds"].to_numpy(), "product_id": batch["product_id"].to_numpy(),
         "predicted_hs6": best, "probability": prob,
@@ -128,12 +149,12 @@ def score_catalog(scoring: DataFrame, spec: ScoringSpec, partitions: int) -> Dat
     """Predictions for every row of the cleaned scoring set.
 
     Args:
-        scoring: The scoring set (``ds, product_id, text, hs_code, hs6``).
+        scoring: The scoring set (``ds, product_id, text, hs_code, hs6, conflicting_code``).
         spec: Model, allowed codes and review threshold.
         partitions: Number of scoring tasks (spread over the executors' cores).
     """
     spark = scoring.sparkSession
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(spec.batch_rows))
-    cols = scoring.select("ds", "product_id", "text", "hs_code", "hs6")
+    cols = scoring.select("ds", "product_id", "text", "hs_code", "hs6", "conflicting_code")
     return cols.repartition(partitions).mapInPandas(
         lambda it: score_partitions(it, spec), schema=HS_PREDICTIONS.spark_ddl())

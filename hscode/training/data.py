@@ -37,9 +37,13 @@ def load_prepared(path: Path) -> PreparedData:
         ["hs6", "product_id"], kind="stable").reset_index(drop=True)
 
     def held_out(name: str) -> pd.DataFrame:
+        # with the catalog's conflicting-description flag where the prepare job wrote it
         d = path / f"split={name}"
-        return (pd.read_parquet(d, columns=COLUMNS).sort_values("product_id")
-                .reset_index(drop=True) if d.is_dir() else pd.DataFrame(columns=COLUMNS))
+        if not d.is_dir():
+            return pd.DataFrame(columns=COLUMNS)
+        rows = pd.read_parquet(d)
+        keep = COLUMNS + [c for c in ("conflicting_code",) if c in rows.columns]
+        return rows[keep].sort_values("product_id").reset_index(drop=True)
 
     return PreparedData(train=train, test=held_out("test"), labels=sorted(set(train["hs6"])),
                         calibration=held_out("calibration"))
