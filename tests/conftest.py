@@ -200,21 +200,50 @@ def small_prepared(spark, tmp_path_factory: pytest.TempPathFactory, shared_data:
             "prepared": catalog.partition(catalog.prepared, TRAIN_DS)}
 
 
-@pytest.fixture(scope="session")
-def textcnn(spark, tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> dict:  # noqa: ANN001
-    """A real Text-CNN trained on a 3,000-product slice of the catalog (run date 2026-11-01).
-
-    Returns the home it lives in (seeded, extracted, cleaned, prepared), its settings and the
-    training outcome. Tests that publish into this home share it; others copy the artifact.
-    """
+def _build_textcnn(home: Path) -> dict:
+    """Seed, extract, clean and prepare a 3,000-product home, train a Text-CNN in it."""
     from hscode.training.train import train
     from jobs import prepare_training
     from tests.pipeline import TRAIN_DS, args, job_settings, seed_slice, upstream
 
-    home = tmp_path_factory.mktemp("textcnn")
     settings = job_settings(home)
     seed_slice(settings)
     upstream(settings, TRAIN_DS)
     prepare_training.run(args(TRAIN_DS), settings)
-    model = train(settings, TRAIN_DS, "textcnn")
-    return {"home": home, "settings": settings, "model": model}
+    outcome = train(settings, TRAIN_DS, "textcnn")
+    return {"artifact": str(outcome.artifact.relative_to(home)), "metrics": outcome.metrics,
+            "ranks": outcome.ranks}
+
+
+@pytest.fixture(scope="session")
+def textcnn(spark, tmp_path_factory: pytest.TempPathFactory, worker_id: str,  # noqa: ANN001
+            shared_data: Path) -> dict:
+    """A real Text-CNN trained on a 3,000-product slice of the catalog (run date 2026-11-01).
+
+    Returns the home it lives in (seeded, extracted, cleaned, prepared), its settings and the
+    training outcome. Tests that publish into this home share it; others copy the artifact.
+    Under pytest-xdist the first worker that asks builds it once for the run (a file lock in
+    the run's shared temporary folder) and every worker gets its own copy of the home.
+    """
+    import fcntl
+    import json
+    import shutil
+
+    from hscode.training.train import TrainOutcome
+    from tests.pipeline import job_settings
+
+    home = tmp_path_factory.mktemp("textcnn")
+    if worker_id == "master":
+        built = _build_textcnn(home)
+    else:
+        shared = tmp_path_factory.getbasetemp().parent / "textcnn-shared"
+        with open(f"{shared}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # the other workers wait for the first build
+            if not (shared / "built.json").is_file():
+                built = _build_textcnn(shared)
+                (shared / "built.json").write_text(json.dumps(built, default=str))
+        built = json.loads((shared / "built.json").read_text())
+        shutil.copytree(shared, home, dirs_exist_ok=True)
+    model = TrainOutcome(model="textcnn", artifact=home / built["artifact"],
+                         metrics=built["metrics"], ranks=built["ranks"])
+    return {"home": home, "settings": job_settings(home), "model": model}
