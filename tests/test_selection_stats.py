@@ -73,6 +73,17 @@ def test_constant_folds_are_not_a_difference() -> None:
     assert table.loc[0, "test"] == "none" and not table.loc[0, "significant"]
 
 
+def test_a_tied_champion_is_the_simplest_candidate() -> None:
+    # a routed ensemble that routes no code scores exactly like its base model
+    svm = [0.5, 0.7, 0.6, 0.9, 0.4, 0.8, 0.6, 0.7]
+    folds = _folds({"111111": {"routed": svm, "svm": svm, "dnn": [0.1] * FOLDS}})
+    assert compare_models(folds)[1] == "routed"  # alphabetical without a preference
+    assert compare_models(folds, prefer=["dnn", "svm", "vote", "routed"])[1] == "svm"
+    # a better ensemble still wins
+    better = _folds({"111111": {"routed": [v + 0.01 for v in svm], "svm": svm}})
+    assert compare_models(better, prefer=["svm", "routed"])[1] == "routed"
+
+
 def test_fbeta_per_code_uses_beta_1_2() -> None:
     y_true = ["a", "a", "a", "b", "b"]
     y_pred = ["a", "b", "b", "b", "b"]

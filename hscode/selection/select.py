@@ -32,7 +32,8 @@ def cross_validate(settings: Settings, ds: str, folds: int | None = None,
 
     Candidates: the single models (``selection.models``: networks and the SVM) and the
     ensembles built from their fold scores (``selection.ensembles``). The champion is the
-    candidate with the highest mean F-beta over all codes and folds. Writes
+    candidate with the highest mean F-beta over all codes and folds (ties: single models
+    before ensembles, in configured order). Writes
     ``fold_metrics.csv``, ``fold_accuracy.csv``, ``per_code_tests.csv`` (all candidates),
     ``routing.csv`` (the routed ensemble's per-code table, single models only) and ``cv.json``
     under the date's selection folder. Fold files live under ``cv/k<k>-<key>/``, keyed by the
@@ -82,7 +83,8 @@ def cross_validate(settings: Settings, ds: str, folds: int | None = None,
     table = fold_table(results)
     fold_accuracy = pd.DataFrame([{"model": r["model"], "fold": r["fold"],
                                    "accuracy": r["accuracy"]} for r in results])
-    comparison, champion_model = compare_models(table, sel.alpha)
+    # ties go to the simplest candidate (a routed ensemble that routes no code is its base)
+    comparison, champion_model = compare_models(table, sel.alpha, [*models, *sel.ensembles])
     routing, base = routing_table(members_table, sel.alpha)
     table.to_csv(run_dir / "fold_metrics.csv", index=False)
     fold_accuracy.to_csv(run_dir / "fold_accuracy.csv", index=False)
@@ -112,8 +114,10 @@ def _why(mean_fbeta: pd.Series, champion: str) -> str:
     if others.empty:
         return f"{champion} is the only candidate"
     runner_up = str(others.idxmax())
+    tie = (" (a tie goes to the simplest candidate)"
+           if np.isclose(others.max(), mean_fbeta[champion], rtol=0, atol=1e-12) else "")
     return (f"{champion} has the highest cross-validated mean F-beta "
-            f"({mean_fbeta[champion]:.4f}; next: {runner_up} {others.max():.4f})")
+            f"({mean_fbeta[champion]:.4f}; next: {runner_up} {others.max():.4f}){tie}")
 
 
 def candidate_artifacts(settings: Settings, ds: str, cv: dict[str, Any], required: str,

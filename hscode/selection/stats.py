@@ -20,6 +20,7 @@ The overall champion has the highest mean F-beta over all codes and folds.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,12 +63,16 @@ def run_code_test(groups: dict[str, np.ndarray], alpha: float = 0.05) -> tuple[s
     return "kruskal", float(res.statistic), float(res.pvalue), normal, equal_var
 
 
-def compare_models(folds: pd.DataFrame, alpha: float = 0.05) -> tuple[pd.DataFrame, str]:
+def compare_models(folds: pd.DataFrame, alpha: float = 0.05,
+                   prefer: Sequence[str] = ()) -> tuple[pd.DataFrame, str]:
     """Per-code comparison table and the overall champion.
 
     Args:
         folds: Columns ``model, fold, code, fbeta`` (plus anything else).
         alpha: Significance level for assumptions and the corrected tests.
+        prefer: Tie-break for the champion among models with the same mean F-beta: the first
+            of them in this order (simplest first: single models before the ensembles built
+            from them); then alphabetical.
 
     Returns:
         ``(table, champion)``; the table has one row per code with the means per model,
@@ -78,7 +83,9 @@ def compare_models(folds: pd.DataFrame, alpha: float = 0.05) -> tuple[pd.DataFra
 
     models = sorted(folds["model"].unique())
     means = folds.groupby("model")["fbeta"].mean()
-    champion = str(means.idxmax())
+    tied = means.index[np.isclose(means, means.max(), rtol=0, atol=1e-12)]
+    rank = {m: i for i, m in enumerate(prefer)}
+    champion = str(min(tied, key=lambda m: (rank.get(m, len(rank)), m)))
     rows = []
     for code, g in folds.groupby("code", sort=True):
         groups = {m: g.loc[g["model"] == m].sort_values("fold")["fbeta"].to_numpy(float)
