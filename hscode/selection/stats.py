@@ -113,7 +113,8 @@ def _tukey_pairs(groups: dict[str, np.ndarray], alpha: float) -> str:
     from scipy import stats
 
     names = list(groups)
-    res = stats.tukey_hsd(*groups.values())
+    with np.errstate(divide="ignore", invalid="ignore"):  # zero spread: p is NaN, no pair
+        res = stats.tukey_hsd(*groups.values())
     pairs = [f"{names[i]}>{names[j]}" if groups[names[i]].mean() > groups[names[j]].mean()
              else f"{names[j]}>{names[i]}"
              for i in range(len(names)) for j in range(i + 1, len(names))
