@@ -95,9 +95,8 @@ def evaluate_model(artifact: Path, frame: pd.DataFrame, target_precision: float,
             "threshold_precision": here.precision, "threshold_precision_low": here.precision_low,
             "threshold_precision_high": here.precision_high,
             "threshold_coverage": here.coverage,
-            "oracle_coverage_at_target": choose_threshold(
-                conf, correct, target_precision, eligible).coverage * eligible.mean()
-            if len(frame) else 0.0,
+            "oracle_coverage_at_target": choose_threshold(conf, correct, target_precision,
+                                                          eligible).coverage,
             "ece": expected_calibration_error(conf, correct)}
 
 

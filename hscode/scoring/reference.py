@@ -56,25 +56,27 @@ def choose_threshold(confidence: np.ndarray, correct: np.ndarray, target: float,
 
     Cuts are only placed between distinct confidence values (ties are accepted or reviewed
     together). With no cut reaching the target, everything goes to review (value above 1).
-    Rows not ``eligible`` (never auto-accepted) take no part.
+    Rows not ``eligible`` (never auto-accepted) take no part in the choice; coverage is
+    the accepted share of all rows.
     """
     conf = np.asarray(confidence, float)
     ok = np.asarray(correct, bool)
+    total = len(conf)
     if eligible is not None:
         keep = np.asarray(eligible, bool)
         conf, ok = conf[keep], ok[keep]
     n = len(conf)
     if n == 0:
-        return Threshold(float(np.nextafter(1.0, 2.0)), target, None, 0.0, 0)
+        return Threshold(float(np.nextafter(1.0, 2.0)), target, None, 0.0, total)
     order = np.argsort(-conf, kind="stable")
     c, hit = conf[order], ok[order]
     precision = np.cumsum(hit) / np.arange(1, n + 1)
     boundary = np.r_[c[:-1] > c[1:], True]  # the last row of each tie group
     candidates = np.nonzero(boundary & (precision >= target))[0]
     if not len(candidates):
-        return Threshold(float(np.nextafter(1.0, 2.0)), target, None, 0.0, n)
+        return Threshold(float(np.nextafter(1.0, 2.0)), target, None, 0.0, total)
     k = int(candidates.max())
-    return Threshold(float(c[k]), target, float(precision[k]), (k + 1) / n, n)
+    return Threshold(float(c[k]), target, float(precision[k]), (k + 1) / total, total)
 
 
 def confidence_histogram(confidence: np.ndarray) -> list[float]:
@@ -153,7 +155,6 @@ def save_reference(artifact: Path, ref: dict[str, Any]) -> dict[str, Any]:
     """Write ``ref`` into the artifact (``scoring_reference.json``)."""
     (artifact / REFERENCE_FILE).write_text(json.dumps(ref), encoding="utf-8")
     return ref
-
 
 
 def load_reference(artifact: Path) -> dict[str, Any]:

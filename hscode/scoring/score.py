@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from hscode.scoring.reference import eligible_rows
 from hscode.warehouse.schema import HS_PREDICTIONS
 
 if TYPE_CHECKING:
@@ -110,8 +111,7 @@ def score_batch(batch: pd.DataFrame, probs: np.ndarray, labels: Sequence[str],
     prob = top[:, 0].astype(float)
     low = prob < spec.review_threshold
     # the catalog files this description under several codes: never auto-accepted
-    ambiguous = (batch["conflicting_code"].astype("boolean").fillna(False).to_numpy(dtype=bool)
-                 if "conflicting_code" in batch else np.zeros(n, dtype=bool))
+    ambiguous = ~eligible_rows(batch)
     assigned = batch["hs6"].astype(object).where(batch["hs6"].notna(), None)
     agrees = pd.Series(best == assigned.to_numpy(), dtype="boolean")
     agrees[assigned.isna().to_numpy()] = pd.NA

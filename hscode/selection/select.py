@@ -114,8 +114,10 @@ def _why(mean_fbeta: pd.Series, champion: str) -> str:
     if others.empty:
         return f"{champion} is the only candidate"
     runner_up = str(others.idxmax())
+    from hscode.selection.stats import TIE
+
     tie = (" (a tie goes to the simplest candidate)"
-           if np.isclose(others.max(), mean_fbeta[champion], rtol=0, atol=1e-12) else "")
+           if abs(others.max() - mean_fbeta[champion]) <= TIE else "")
     return (f"{champion} has the highest cross-validated mean F-beta "
             f"({mean_fbeta[champion]:.4f}; next: {runner_up} {others.max():.4f}){tie}")
 

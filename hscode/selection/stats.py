@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 BETA = 1.2
+TIE = 1e-12  # mean F-betas closer than this are a tie (the champion: the simplest)
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ def compare_models(folds: pd.DataFrame, alpha: float = 0.05,
 
     models = sorted(folds["model"].unique())
     means = folds.groupby("model")["fbeta"].mean()
-    tied = means.index[np.isclose(means, means.max(), rtol=0, atol=1e-12)]
+    tied = means.index[np.isclose(means, means.max(), rtol=0, atol=TIE)]
     rank = {m: i for i, m in enumerate(prefer)}
     champion = str(min(tied, key=lambda m: (rank.get(m, len(rank)), m)))
     rows = []
