@@ -88,21 +88,34 @@ class TrainingSettings(_Section):
     seed: int = 42
     test_size: float = Field(0.05, gt=0, lt=1)  # figures are reported on it, nothing chosen
     calibration_size: float = Field(0.05, ge=0, lt=1)  # temperatures and the review threshold
-    min_rows_per_code: int = Field(20, ge=1)
-    trusted_assurance_levels: tuple[int, ...] = (3, 4)
+    min_rows_per_code: int = Field(2, ge=1)
+    trusted_assurance_levels: tuple[int, ...] = (1, 2, 3, 4)  # the paper: (3, 4)
+    assurance_weights: dict[int, float] = {1: 0.5, 2: 0.5, 3: 1.0, 4: 1.0}
     upsample_threshold: float = Field(0.01, ge=0, le=1)
     upsample_target: Literal["mean", "median"] = "median"
     upsample_method: Literal["duplicate", "smote"] = "duplicate"
     epochs: int = Field(10, ge=1)
-    batch_size: int = Field(64, ge=1)
-    max_tokens: int = Field(30000, ge=100)
-    sequence_length: int = Field(96, ge=4)
+    batch_size: int = Field(128, ge=1)  # global, split across the ranks
+    hash_buckets: int = Field(2**18, ge=2)
+    max_words: int = Field(32, ge=1)
+    max_pieces: int = Field(28, ge=1)
     subwords: int = Field(3, ge=0, le=6)
+    subwords_max: int = Field(5, ge=0, le=8)
+    word_bigrams: bool = True
+    label_smoothing: float = Field(0.1, ge=0, lt=1)
+    warmup_epochs: float = Field(1.0, ge=0)
     patience: int = Field(2, ge=0)
     validation_fraction: float = Field(0.05, ge=0, lt=1)
     num_proc: int = Field(2, ge=1)  # Horovod ranks
     search_trials: int = Field(8, ge=1)
     search_epochs: int = Field(3, ge=1)
+
+    @field_validator("assurance_weights")
+    @classmethod
+    def _weights(cls, v: dict[int, float]) -> dict[int, float]:
+        if set(v) != {1, 2, 3, 4} or any(w <= 0 for w in v.values()):
+            raise ValueError("assurance_weights needs a positive weight for each level 1-4")
+        return v
 
     @property
     def trusted_levels_list(self) -> list[int]:

@@ -5,7 +5,8 @@
 The calibration and test splits are drawn from every catalog row with a valid code (any
 assurance level, grouped by text, stratified by code), so the figures measured on them
 describe the catalog that is scored. The train split keeps only rows of the clean training
-set (trusted assurance) of codes with ``min_rows_per_code`` rows, up-sampled.
+set (trusted assurance levels: all by default) of codes with ``min_rows_per_code`` rows,
+up-sampled, each row weighted by its assurance level (``training.assurance_weights``).
 
 Writes ``training/prepared/ds=D/split=train|calibration|test`` and, under the run's
 reports, ``prepare_training.json`` (codes excluded for too few rows, split sizes) and
@@ -28,7 +29,13 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
 
     from hscode.extract import read_partition
     from hscode.spark import build_spark
-    from hscode.training.prepare import class_counts, filter_min_rows, three_way_split, upsample
+    from hscode.training.prepare import (
+        class_counts,
+        filter_min_rows,
+        three_way_split,
+        upsample,
+        with_assurance_weight,
+    )
 
     t = settings.training
     catalog = Catalog.from_settings(settings)
@@ -48,7 +55,8 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     held_out = split.where("split != 'train'")
     # SMOTE works on vectorised features at fit time (baseline); here only duplication
     threshold = t.upsample_threshold if t.upsample_method == "duplicate" else 0.0
-    train_up = upsample(train.drop("split"), t.seed, threshold, t.upsample_target)
+    train_up = with_assurance_weight(
+        upsample(train.drop("split"), t.seed, threshold, t.upsample_target), t.assurance_weights)
     rows_in, n_pool = labelled.count(), pool.count()
     n_trusted, n_train = trusted.count(), train.count()
     sizes = {r["split"]: r["count"] for r in held_out.groupBy("split").count().collect()}
@@ -63,9 +71,9 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     # load
     out = catalog.partition(catalog.prepared, args.ds)
     prepared = train_up.withColumn("split", F.lit("train")).unionByName(
-        held_out.withColumn("copy", F.lit(0)))
+        held_out.withColumn("copy", F.lit(0)).withColumn("weight", F.lit(1.0)))
     (prepared.select("product_id", "text", "hs6", "assurance_level", "conflicting_code",
-                     "copy", "split")
+                     "weight", "copy", "split")
      .repartition(1, "split").sortWithinPartitions("hs6", "product_id", "copy")
      .write.mode("overwrite").partitionBy("split").parquet(str(out)))
     counts = class_counts(train, train_up).toPandas()

@@ -210,7 +210,10 @@ def _build_textcnn(home: Path) -> dict:
     seed_slice(settings)
     upstream(settings, TRAIN_DS)
     prepare_training.run(args(TRAIN_DS), settings)
-    outcome = train(settings, TRAIN_DS, "textcnn")
+    # ~1,500 training rows: small batches and a dozen epochs (seconds) so the model
+    # learns enough for tests that read its accuracy
+    trained = job_settings(home, HSCODE_TRAINING__EPOCHS="12", HSCODE_TRAINING__BATCH_SIZE="32")
+    outcome = train(trained, TRAIN_DS, "textcnn")
     return {"artifact": str(outcome.artifact.relative_to(home)), "metrics": outcome.metrics,
             "ranks": outcome.ranks}
 

@@ -24,13 +24,15 @@ SLICE_ROWS = 3000
 
 
 def job_settings(home: Path, url: str = "duckdb:///warehouse.duckdb", **env: str) -> Settings:
-    """Settings for small real runs: a 3-epoch single-rank training, quiet Spark, and no
-    Data Docs (the gates still validate; tests that look at the docs build them)."""
+    """Settings for small real runs: a 3-epoch single-rank training with a small hash table,
+    quiet Spark, and no Data Docs (the gates still validate; tests that look at the docs build them)."""
     environ = {
         "HSCODE_PATHS__HOME": str(home), "HSCODE_PATHS__SOURCE_DIR": str(SHARED_DATA),
         "HSCODE_WAREHOUSE__URL": url, "HSCODE_WAREHOUSE__CONNECT_RETRIES": "0",
         "HSCODE_TRAINING__MIN_ROWS_PER_CODE": "5", "HSCODE_TRAINING__EPOCHS": "3",
         "HSCODE_TRAINING__NUM_PROC": "1", "HSCODE_SPARK__LOG_LEVEL": "ERROR",
+        # a 3,000-row slice needs no 2**18-row embedding table (26M weights per model)
+        "HSCODE_TRAINING__HASH_BUCKETS": "32768",
         "HSCODE_QUALITY__DATA_DOCS": "false",
     }
     return load_settings(environ={**environ, **env})

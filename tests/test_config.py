@@ -16,7 +16,18 @@ def test_defaults_resolve_embedded_duckdb_under_data_dir(tmp_path: Path) -> None
     s = load_settings(environ={"HSCODE_PATHS__HOME": str(tmp_path)})
     assert s.warehouse_url == f"duckdb:///{tmp_path / 'data' / 'warehouse.duckdb'}"
     assert s.spark.master == "local[*]"
-    assert s.training.trusted_assurance_levels == (3, 4)
+    assert s.training.trusted_assurance_levels == (1, 2, 3, 4)  # every level, weighted
+    assert s.training.assurance_weights[4] > s.training.assurance_weights[1]
+
+
+def test_assurance_weights_need_every_level_positive() -> None:
+    from pydantic import ValidationError
+
+    from hscode.config import TrainingSettings
+
+    for bad in ({3: 1.0, 4: 1.0}, {1: 0.0, 2: 1.0, 3: 1.0, 4: 1.0}):
+        with pytest.raises(ValidationError, match="assurance_weights"):
+            TrainingSettings(assurance_weights=bad)
 
 
 def test_yaml_file_then_environment_override(tmp_path: Path) -> None:

@@ -107,7 +107,7 @@ def test_retrain_task_graph(dags: dict) -> None:
 
 ROWS = 1000
 TINY = """
-training: {epochs: 1, min_rows_per_code: 5, num_proc: 1}
+training: {epochs: 1, min_rows_per_code: 5, num_proc: 1, hash_buckets: 32768}
 selection: {folds: 2, epochs: 1}
 spark: {log_level: ERROR}
 quality: {data_docs: false}

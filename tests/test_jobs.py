@@ -104,14 +104,14 @@ def test_extract_then_clean_through_spark_submit_write_partitions_quarantine_and
     per_reason = {f"{r['scope']}/{r['reason']}": r["count"]
                   for r in quarantine.groupBy("scope", "reason").count().collect()}
     assert per_reason == submitted["clean_products"]["quarantine"]
-    assert per_reason["training/untrusted_assurance"] > 0
+    assert "training/untrusted_assurance" not in per_reason  # every level trains (weighted)
     assert per_reason["training/unknown_code"] > 0  # pre-2022 codes in the declarations
-    # training rows are trusted, with codes that exist in HS 2022
+    # training rows have codes that exist in HS 2022, at every assurance level
     nomen = {r[0] for r in duckdb.connect(str(home / "data" / "warehouse.duckdb"),
                                           read_only=True).sql(
         "select code from hs_nomenclature where level = 6").fetchall()}
     assert {r[0] for r in training.select("hs6").distinct().collect()} <= nomen
-    assert {r[0] for r in training.select("assurance_level").distinct().collect()} <= {3, 4}
+    assert {r[0] for r in training.select("assurance_level").distinct().collect()} == {1, 2, 3, 4}
     docs = Path(submitted["clean_products"]["data_docs"])
     assert docs.is_file() and "clean_training" in " ".join(
         p.name for p in (docs.parent / "expectations").iterdir())
@@ -142,13 +142,18 @@ def test_prepare_training_splits_without_leakage(spark, home: Path, submitted: d
     # the held-out splits are drawn from every labelled row, 5 % each
     for split in ("test_rows", "calibration_rows"):
         assert 0.04 < summary[split] / summary["labelled_rows"] < 0.07
-    # ... so they hold untrusted rows, as the catalog does; the train split does not
-    levels = {r[0] for r in test.select("assurance_level").distinct().collect()}
-    assert levels & {1, 2} and not {r[0] for r in train.select(
-        "assurance_level").distinct().collect()} & {1, 2}
+    # the train split holds every assurance level, each row weighted by its level (held-out
+    # rows weigh 1: they are only scored)
+    weights = make_settings(home).training.assurance_weights
+    got = {(r[0], r[1]) for r in train.select("assurance_level", "weight").distinct().collect()}
+    assert got == {(level, weights[level]) for level in (1, 2, 3, 4)}
+    assert {r[0] for r in out.where("split != 'train'").select("weight").distinct().collect()} \
+        == {1.0}
+    assert summary["untrusted_rows"] == 0
     assert train.where("copy = 0").count() == summary["train_rows"]
     assert train.count() == summary["train_rows_upsampled"] > summary["train_rows"]
-    assert all(n < 20 for n in summary["excluded_codes"].values())
+    min_rows = make_settings(home).training.min_rows_per_code
+    assert summary["excluded_codes"] and all(n < min_rows for n in summary["excluded_codes"].values())
     assert summary["labelled_rows"] == (summary["train_pool_rows"] + summary["test_rows"]
                                         + summary["calibration_rows"])
     assert summary["train_pool_rows"] == (summary["train_rows"] + summary["rows_excluded"]

@@ -18,22 +18,25 @@ def test_widths_shrink_with_a_floor() -> None:
 
 
 @pytest.mark.parametrize("name", ["dnn", "lstm", "textcnn"])
-def test_models_map_token_ids_to_class_probabilities(name: str) -> None:
-    model = build_model(name, vocab_size=50, sequence_length=8, n_classes=5,
+def test_models_map_piece_ids_to_class_probabilities(name: str) -> None:
+    model = build_model(name, buckets=50, max_pieces=4, n_classes=5,
                         params=ModelParams(embedding_dim=8, layers=2, initial_neurons=16,
                                            filters=4))
-    x = np.random.default_rng(0).integers(0, 50, size=(3, 8))
+    x = np.random.default_rng(0).integers(1, 50, size=(3, 8, 4))
+    x[:, 5:, :] = 0  # padded words
     probs = model.predict(x, verbose=0)
     assert probs.shape == (3, 5)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    # padding is masked: the same texts without their padded words get the same answer
+    np.testing.assert_allclose(model.predict(x[:, :5], verbose=0), probs, rtol=1e-5, atol=1e-6)
 
 
 def test_textcnn_follows_the_paper() -> None:
-    model = build_model("textcnn", 100, 16, 3, default_params("textcnn"))
+    model = build_model("textcnn", 100, 4, 3, default_params("textcnn"))
     convs = [layer for layer in model.layers if layer.name.startswith("conv_")]
     assert sorted(c.kernel_size[0] for c in convs) == [3, 4, 5]
     assert {c.filters for c in convs} == {128}
-    assert model.get_layer("embedding").output_dim == 100
+    assert model.get_layer("embedding").dim == 100
     assert model.get_layer("code").activation.__name__ == "softmax"
 
 

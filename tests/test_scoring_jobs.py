@@ -66,10 +66,13 @@ def test_scoring_fills_predictions_unscorable_and_review_queue(scored: dict) -> 
     assert (p["top2_probability"] >= p["top3_probability"]).all()
     assert (p["predicted_hs4"] == p["predicted_hs6"].str[:4]).all()
     assert (p["predicted_hs2"] == p["predicted_hs6"].str[:2]).all()
-    # review flag = under the hold-out threshold; the queue holds review + disagreeing rows
+    # review flag = under the hold-out threshold or an ambiguous description; the queue holds
+    # review + disagreeing rows
     threshold = scored["score"]["review_threshold"]["value"]
-    assert (p["needs_review"] == (p["probability"] < threshold)).all()
-    assert ((p["confidence_band"] == "high") == ~p["needs_review"]).all()
+    ambiguous = p["review_reason"].fillna("").str.contains("ambiguous_description")
+    assert (p["needs_review"] == ((p["probability"] < threshold) | ambiguous)).all()
+    assert ((p["confidence_band"] == "high") == (p["probability"] >= threshold)).all()
+    assert (~p["needs_review"]).any()  # the model auto-accepts some products
     disagree = p["agrees_with_assigned"].eq(False).fillna(False)
     assert queue[0] == int((p["needs_review"] | disagree).sum()) > 0
     assert queue[1] == int(p["needs_review"].sum())

@@ -20,7 +20,7 @@ from tests.pipeline import TRAIN_DS as DS
 from tests.pipeline import job_settings
 
 pytestmark = pytest.mark.integration
-SMALL = {"HSCODE_TRAINING__SEQUENCE_LENGTH": "48", "HSCODE_TRAINING__MAX_TOKENS": "5000",
+SMALL = {"HSCODE_TRAINING__HASH_BUCKETS": "16384", "HSCODE_TRAINING__MAX_WORDS": "16",
          "HSCODE_TRAINING__BATCH_SIZE": "32", "HSCODE_SELECTION__EPOCHS": "1"}
 
 
@@ -41,9 +41,9 @@ def _home(prepared: Path, home: Path, **env: str) -> Settings:
 def _job(prepared: Path, out: Path, model: str = "textcnn", epochs: int = 4) -> TrainJob:
     return TrainJob(model=model, prepared_dir=str(prepared), out_dir=str(out), ds=DS,
                     params={"embedding_dim": 16, "filters": 16, "layers": 1,
-                            "initial_neurons": 32, "dropout": 0.2, "learning_rate": 3e-3},
-                    epochs=epochs, batch_size=32, sequence_length=48, patience=5,
-                    validation_fraction=0.1, max_tokens=5000)
+                            "initial_neurons": 32, "dropout": 0.2, "learning_rate": 0.1},
+                    epochs=epochs, batch_size=32, patience=5, validation_fraction=0.1,
+                    hash_buckets=2**14, max_words=16, max_pieces=16)
 
 
 def test_horovod_two_ranks_take_part_and_end_identical(prepared: Path, tmp_path: Path) -> None:
@@ -196,11 +196,18 @@ def test_select_on_spark_every_candidate_competes_and_folds_are_keyed_by_data(
     summary = select_models(settings, DS, folds=3, models=["dnn", "svm"], runner="spark")
     assert set(summary["candidates"]) == {"dnn", "svm", "vote", "routed"}
     fbeta = summary["cv_mean_fbeta"]
-    assert summary["champion"] == max(fbeta, key=fbeta.get)  # best CV F-beta, ensembles too
+    best = [m for m, v in fbeta.items() if v >= max(fbeta.values()) - 1e-12]
+    assert summary["champion"] in best  # best CV F-beta, ensembles too ...
+    if any(m in ("dnn", "svm") for m in best):  # ... and a tie goes to a single model
+        assert summary["champion"] in ("dnn", "svm")
     assert summary["promoted"] and summary["registry_version"] == 1  # empty registry
     assert Registry(catalog.registry).alias("champion")["model"] == summary["champion"]
     table = {r["model"]: r for r in summary["candidate_table"]}
-    for row in table.values():  # every candidate measured on the test split, calibrated
+    # every candidate with an artifact (the champion and what it needs are trained when
+    # missing; the retrain DAG trains all of them) is measured on the test split, calibrated
+    measured = [r for r in table.values() if r["hs6_accuracy"] == r["hs6_accuracy"]]  # not NaN
+    assert summary["champion"] in {r["model"] for r in measured}
+    for row in measured:
         assert 0 < row["hs6_accuracy"] <= 1 and row["ece"] is not None
     folds = list((catalog.selection_dir(DS) / "cv").glob("k3-*/folds/*/fold_*.json"))
     assert len(folds) == 6 and all(f.with_suffix(".npz").is_file() for f in folds)

@@ -28,7 +28,7 @@ class ModelParams:
     min_neurons: int = 16
     filters: int = 128
     kernel_sizes: tuple[int, ...] = (3, 4, 5)
-    learning_rate: float = 1e-3
+    learning_rate: float = 2e-3
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -64,50 +64,56 @@ def default_params(model: str) -> ModelParams:
     raise ValueError(f"unknown model {model!r}; choose from {', '.join(MODEL_NAMES)}")
 
 
-def _textcnn(x: tf.Tensor, p: ModelParams) -> tf.Tensor:
+def _textcnn(x: tf.Tensor, ids: tf.Tensor, p: ModelParams) -> tf.Tensor:
     import tensorflow as tf
 
+    from hscode.models.text import WordMaxPooling
+
     pooled = []
-    for k in p.kernel_sizes:  # parallel convolutions, max-over-time pooling
+    for k in p.kernel_sizes:  # parallel convolutions over k adjacent words, max over words
         c = tf.keras.layers.Conv1D(p.filters, k, activation="relu", padding="same",
                                    name=f"conv_{k}")(x)
-        pooled.append(tf.keras.layers.GlobalMaxPooling1D(name=f"maxpool_{k}")(c))
+        pooled.append(WordMaxPooling(name=f"maxpool_{k}")([c, ids]))
     x = tf.keras.layers.Concatenate(name="concat")(pooled) if len(pooled) > 1 else pooled[0]
     return tf.keras.layers.Dropout(p.dropout)(x)
 
 
-def _dnn(x: tf.Tensor, p: ModelParams) -> tf.Tensor:
+def _dnn(x: tf.Tensor, ids: tf.Tensor, p: ModelParams) -> tf.Tensor:
     import tensorflow as tf
 
-    x = tf.keras.layers.GlobalAveragePooling1D(name="mean_embedding")(x)
+    x = tf.keras.layers.GlobalAveragePooling1D(name="mean_embedding")(x)  # masked mean
     for i, width in enumerate(p.widths()):
         x = tf.keras.layers.Dense(width, activation="relu", name=f"dense_{i}")(x)
         x = tf.keras.layers.Dropout(p.dropout)(x)
     return x
 
 
-def _lstm(x: tf.Tensor, p: ModelParams) -> tf.Tensor:
+def _lstm(x: tf.Tensor, ids: tf.Tensor, p: ModelParams) -> tf.Tensor:
     import tensorflow as tf
 
     widths = p.widths()
-    for i, width in enumerate(widths):
+    for i, width in enumerate(widths):  # the mask skips padded words
         x = tf.keras.layers.LSTM(width, return_sequences=i < len(widths) - 1, name=f"lstm_{i}")(x)
         x = tf.keras.layers.Dropout(p.dropout)(x)
     return x
 
 
-def build_model(model: str, vocab_size: int, sequence_length: int, n_classes: int,
+def build_model(model: str, buckets: int, max_pieces: int, n_classes: int,
                 params: ModelParams | None = None) -> tf.keras.Model:
-    """Build ``dnn``, ``lstm`` or ``textcnn`` over token ids; softmax over ``n_classes``."""
+    """Build ``dnn``, ``lstm`` or ``textcnn`` over hashed word pieces
+    (:class:`~hscode.models.text.HashedSubwords` ids ``[batch, words, max_pieces]``);
+    softmax over ``n_classes``."""
     import tensorflow as tf
+
+    from hscode.models.text import SubwordEmbedding
 
     p = params or default_params(model)
     body = {"textcnn": _textcnn, "dnn": _dnn, "lstm": _lstm}.get(model)
     if body is None:
         raise ValueError(f"unknown model {model!r}; choose from {', '.join(MODEL_NAMES)}")
-    tokens = tf.keras.Input(shape=(sequence_length,), dtype="int64", name="tokens")
-    x = tf.keras.layers.Embedding(vocab_size, p.embedding_dim, mask_zero=model != "textcnn",
-                                  name="embedding")(tokens)
-    x = body(x, p)
+    # any number of words (the tokeniser pads to max_words; padding is masked)
+    ids = tf.keras.Input(shape=(None, max_pieces), dtype="int64", name="pieces")
+    x = SubwordEmbedding(buckets, p.embedding_dim, name="embedding")(ids)
+    x = body(x, ids, p)
     out = tf.keras.layers.Dense(n_classes, activation="softmax", name="code")(x)
-    return tf.keras.Model(tokens, out, name=model)
+    return tf.keras.Model(ids, out, name=model)

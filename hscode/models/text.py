@@ -1,9 +1,23 @@
-"""Text to tokens inside the model, so scoring tokenises exactly as training did.
+"""Text to token ids inside the model, so scoring tokenises exactly as training did.
 
-:class:`SubwordTokens` expands every word with its character trigrams, fastText-style
-(``bottle`` -> ``bottle <bo bot ott ttl tle le>``): customs descriptions are full of typos,
-glued tokens (``1litre``) and part numbers, which whole-word vocabularies miss. The layer is
-registered, so a saved model loads it by name (no arbitrary code).
+The networks read a *sequence of words*, each word represented fastText-style by the hashed
+ids of its pieces (:class:`HashedSubwords`):
+
+* the word itself (``w:bottle``),
+* the word bigram it starts (``b:plastic bottle``), so a kernel over one position already
+  sees a word pair the SVM's word 1-2-grams live on,
+* its character n-grams (``<bo``, ``bot``, ... ``tle>``, 3-5 by default): customs descriptions
+  are full of typos, glued tokens (``1litre``) and part numbers that whole-word vocabularies
+  miss.
+
+Word order is kept (position ``i`` is word ``i``), so Text-CNN kernels of width 3-5 span 3-5
+adjacent words, and no vocabulary has to be fitted: every piece is hashed into a fixed number
+of buckets (id 0 is padding), so the rarest, most specific words keep their own vector
+(collisions aside) instead of becoming out-of-vocabulary. :class:`SubwordEmbedding` averages
+the embeddings of a word's pieces into one word vector and masks padded words;
+:class:`WordMaxPooling` keeps padding out of the Text-CNN's max-over-time pooling.
+
+The layers are registered, so a saved model loads them by name (no arbitrary code).
 """
 
 from __future__ import annotations
@@ -12,28 +26,116 @@ from typing import Any
 
 import tensorflow as tf
 
+PAD = 0
+
 
 @tf.keras.utils.register_keras_serializable(package="hscode")
-class SubwordTokens(tf.keras.layers.Layer):
-    """Strings in, strings out: each word followed by its character n-grams.
+class HashedSubwords(tf.keras.layers.Layer):
+    """Strings ``[batch]`` in, int64 ids ``[batch, max_words, max_pieces]`` out.
 
     Args:
-        n: Smallest n-gram size.
-        max_n: Largest n-gram size (default: ``n``).
+        buckets: Hash buckets, padding included (ids are ``1 .. buckets - 1``).
+        max_words: Words kept per text (later words are dropped, shorter texts padded).
+        max_pieces: Pieces kept per word: word, bigram, then n-grams from the shortest
+            size up (the longest n-grams of very long words are dropped).
+        min_n: Smallest character n-gram (0 = no character n-grams).
+        max_n: Largest character n-gram.
+        bigrams: Add the word bigram starting at each word.
     """
 
-    def __init__(self, n: int = 3, max_n: int | None = None, **kwargs: Any) -> None:  # noqa: ANN401
+    def __init__(self, buckets: int = 2**18, max_words: int = 32, max_pieces: int = 28,
+                 min_n: int = 3, max_n: int = 5, bigrams: bool = True,
+                 **kwargs: Any) -> None:  # noqa: ANN401
+        kwargs.setdefault("trainable", False)  # a tokeniser: nothing to learn
         super().__init__(**kwargs)
-        self.n = n
-        self.max_n = max_n or n
+        if buckets < 2 or max_words < 1 or max_pieces < 1:
+            raise ValueError("buckets >= 2, max_words >= 1 and max_pieces >= 1 are required")
+        self.buckets, self.max_words, self.max_pieces = buckets, max_words, max_pieces
+        self.min_n, self.max_n, self.bigrams = min_n, max(max_n, min_n), bigrams
 
     def call(self, text: tf.Tensor) -> tf.Tensor:
-        words = tf.strings.split(text)  # [batch, (words)]
-        chars = tf.strings.unicode_split(
-            tf.strings.join(["<", words, ">"]), "UTF-8")  # [batch, (words), (chars)]
-        grams = tf.strings.ngrams(chars, tuple(range(self.n, self.max_n + 1)), separator="")  # [batch, (words), (grams)]
-        tokens = tf.concat([tf.expand_dims(words, -1), grams], axis=2).merge_dims(1, 2)
-        return tf.strings.reduce_join(tokens, axis=1, separator=" ")
+        words = tf.strings.split(text)[:, : self.max_words]  # [batch, (words)]
+        pieces = [tf.expand_dims(tf.strings.join(["w:", words]), -1)]
+        if self.bigrams:
+            pieces.append(tf.expand_dims(tf.strings.join(["b:", words, " ", _next_words(words)]), -1))
+        if self.min_n:
+            chars = tf.strings.unicode_split(tf.strings.join(["<", words, ">"]), "UTF-8")
+            sizes = tuple(range(self.min_n, self.max_n + 1))
+            pieces.append(tf.strings.ngrams(chars, sizes, separator=""))  # [b, (w), (grams)]
+        tokens = tf.concat(pieces, axis=2)  # [batch, (words), (pieces)]
+        ids = tf.strings.to_hash_bucket_fast(tokens, self.buckets - 1) + 1
+        ids = ids.to_tensor(PAD, shape=[None, self.max_words, None])[:, :, : self.max_pieces]
+        return tf.pad(ids, [[0, 0], [0, 0], [0, self.max_pieces - tf.shape(ids)[2]]])
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "n": self.n, "max_n": self.max_n}
+        return {**super().get_config(), "buckets": self.buckets, "max_words": self.max_words,
+                "max_pieces": self.max_pieces, "min_n": self.min_n, "max_n": self.max_n,
+                "bigrams": self.bigrams}
+
+
+def _next_words(words: tf.RaggedTensor) -> tf.RaggedTensor:
+    """The word after each word of a ragged ``[batch, (words)]``; ``</s>`` after the last."""
+    flat = words.flat_values
+    following = tf.concat([flat[1:], tf.constant(["</s>"])], axis=0)[: tf.size(flat)]
+    lengths = words.row_lengths()
+    last = tf.boolean_mask(words.row_limits() - 1, lengths > 0)
+    following = tf.tensor_scatter_nd_update(
+        following, tf.expand_dims(last, -1), tf.fill(tf.shape(last), "</s>"))
+    return words.with_flat_values(following)
+
+
+@tf.keras.utils.register_keras_serializable(package="hscode")
+class SubwordEmbedding(tf.keras.layers.Layer):
+    """Ids ``[batch, words, pieces]`` in, word vectors ``[batch, words, dim]`` out: the mean
+    embedding of each word's pieces (padding pieces left out). The Keras mask marks the
+    words that exist, so masking layers downstream (LSTM, average pooling) skip padding.
+
+    Args:
+        buckets: Hash buckets (rows of the embedding table).
+        dim: Embedding size.
+    """
+
+    def __init__(self, buckets: int, dim: int, **kwargs: Any) -> None:  # noqa: ANN401
+        super().__init__(**kwargs)
+        self.buckets, self.dim = buckets, dim
+        self.supports_masking = True
+
+    def build(self, input_shape: Any) -> None:  # noqa: ANN401
+        self.table = self.add_weight(
+            name="table", shape=(self.buckets, self.dim),
+            initializer=tf.keras.initializers.RandomUniform(-0.05, 0.05))
+        super().build(input_shape)
+
+    def call(self, ids: tf.Tensor) -> tf.Tensor:
+        # look up only the pieces present: gathering the padding id too would send ~90% of
+        # the gradient rows to row 0, and their serialised scatter costs more than the rest
+        present = tf.not_equal(ids, PAD)
+        where = tf.where(present)  # [pieces, 3]: (text, word, piece)
+        vectors = tf.gather(self.table, tf.boolean_mask(ids, present))
+        shape = tf.shape(ids, out_type=tf.int64)
+        word = where[:, 0] * shape[1] + where[:, 1]  # one segment per (text, word)
+        n_words = shape[0] * shape[1]
+        total = tf.math.unsorted_segment_sum(vectors, word, n_words)
+        count = tf.math.unsorted_segment_sum(tf.ones_like(word, self.compute_dtype), word, n_words)
+        mean = total / tf.maximum(count, 1.0)[:, None]
+        return tf.reshape(mean, tf.stack([shape[0], shape[1], self.dim]))
+
+    def compute_mask(self, ids: tf.Tensor, mask: tf.Tensor | None = None) -> tf.Tensor:
+        return tf.reduce_any(tf.not_equal(ids, PAD), axis=-1)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "buckets": self.buckets, "dim": self.dim}
+
+
+@tf.keras.utils.register_keras_serializable(package="hscode")
+class WordMaxPooling(tf.keras.layers.Layer):
+    """Max over time of ``[batch, words, channels]`` counting only the words present in
+    ``ids`` (Keras convolutions drop the mask, so the ids are passed alongside); a text with
+    no word at all pools to zeros."""
+
+    def call(self, inputs: list[tf.Tensor]) -> tf.Tensor:
+        x, ids = inputs
+        present = tf.reduce_any(tf.not_equal(ids, PAD), axis=-1)  # [batch, words]
+        keep = tf.cast(present, x.dtype)[..., None]
+        pooled = tf.reduce_max(x * keep + (1.0 - keep) * x.dtype.min, axis=1)
+        return pooled * tf.cast(tf.reduce_any(present, axis=1), x.dtype)[:, None]

@@ -64,7 +64,8 @@ def write_fold_data(pool: pd.DataFrame, folds: pd.Series, root: Path) -> list[Pa
         if not (d / "split=test" / "part.parquet").is_file():
             for name, part in (("train", pool[folds != k]), ("test", pool[folds == k])):
                 (d / f"split={name}").mkdir(parents=True, exist_ok=True)
-                part[["product_id", "text", "hs6"]].to_parquet(d / f"split={name}" / "part.parquet")
+                cols = ["product_id", "text", "hs6"] + [c for c in ("weight",) if c in part]
+                part[cols].to_parquet(d / f"split={name}" / "part.parquet")
         dirs.append(d)
     return dirs
 
@@ -76,13 +77,13 @@ def cache_key(*parts: Any) -> str:  # noqa: ANN401
 
 
 def _svm_fold(task: FoldTask) -> dict[str, Any]:
-    from hscode.training.baseline import build_baseline
+    from hscode.training.baseline import fit_baseline
     from hscode.training.data import load_prepared
     from hscode.training.hvd_train import TrainJob
 
     data = load_prepared(Path(task.fold_dir))
     seed = TrainJob.from_json(task.job_json).seed
-    model = build_baseline(seed).fit(data.train["text"], data.train["hs6"])
+    model = fit_baseline(data.train, seed)
     scores = (np.asarray(model.decision_function(data.test["text"]), float) if len(data.test)
               else np.zeros((0, len(model.classes_))))
     labels = [str(c) for c in model.classes_]

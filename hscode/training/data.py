@@ -12,7 +12,8 @@ COLUMNS = ["product_id", "text", "hs6"]
 
 @dataclass(frozen=True)
 class PreparedData:
-    """Train (up-sampled), calibration and test rows, and the label set.
+    """Train (up-sampled; with a ``weight`` per row where the prepare job wrote one),
+    calibration and test rows, and the label set.
 
     ``labels`` are the codes of the train split: the codes a model can predict. The
     calibration and test splits are drawn like the catalog and may hold other codes (a model
@@ -33,7 +34,8 @@ def load_prepared(path: Path) -> PreparedData:
     """
     if not (path / "split=train").is_dir():
         raise FileNotFoundError(f"no prepared training set at {path}: run prepare_training")
-    train = pd.read_parquet(path / "split=train", columns=COLUMNS).sort_values(
+    train = pd.read_parquet(path / "split=train")
+    train = train[COLUMNS + [c for c in ("weight",) if c in train.columns]].sort_values(
         ["hs6", "product_id"], kind="stable").reset_index(drop=True)
 
     def held_out(name: str) -> pd.DataFrame:

@@ -36,14 +36,18 @@ class TrainJob:
     params: dict[str, Any]
     ds: str = ""
     epochs: int = 10
-    batch_size: int = 64
+    batch_size: int = 128  # global: split across the ranks
     seed: int = 42
-    max_tokens: int = 30000
-    sequence_length: int = 32
+    hash_buckets: int = 2**18
+    max_words: int = 32
+    max_pieces: int = 28
+    subwords: int = 3  # smallest character n-gram of each word; 0 = no n-grams
+    subwords_max: int = 5  # largest character n-gram
+    word_bigrams: bool = True
     patience: int = 2
     validation_fraction: float = 0.05
-    subwords: int = 3  # smallest character n-gram added to each word; 0 = words only
-    subwords_max: int = 3  # largest character n-gram
+    label_smoothing: float = 0.1
+    warmup_epochs: float = 1.0
     save_artifact: bool = True  # False for cross-validation folds
     return_predictions: bool = False  # rank 0 returns test-split predictions
     lineage: dict[str, Any] = field(default_factory=dict)
@@ -60,6 +64,15 @@ def _weights_digest(model: Any) -> str:  # noqa: ANN401
     return hashlib.sha256(b"".join(w.tobytes() for w in model.get_weights())).hexdigest()
 
 
+def row_weights(frame: Any) -> Any:  # noqa: ANN401
+    """Per-row training weights: the prepared ``weight`` column (assurance), else 1."""
+    import numpy as np
+
+    if "weight" in frame.columns:
+        return frame["weight"].to_numpy(dtype="float32")
+    return np.ones(len(frame), dtype="float32")
+
+
 def train_worker(job: TrainJob) -> dict[str, Any]:
     """Train on this rank; rank 0 evaluates on the test split and saves the artifact."""
     import horovod.tensorflow.keras as hvd
@@ -68,10 +81,11 @@ def train_worker(job: TrainJob) -> dict[str, Any]:
 
     from hscode.calibration import log_probabilities
     from hscode.models import ModelParams, build_model
-    from hscode.models.text import SubwordTokens
+    from hscode.models.text import HashedSubwords
     from hscode.training.artifacts import snapshot_id, write_metadata
     from hscode.training.data import load_prepared, validation_mask
     from hscode.training.metrics import classification_metrics, top_k_codes
+    from hscode.training.optim import LazyAdam, WarmupCosine
 
     hvd.init()  # Horovod: one process per rank
     rank, size = hvd.rank(), hvd.size()
@@ -83,49 +97,59 @@ def train_worker(job: TrainJob) -> dict[str, Any]:
 
     data = load_prepared(Path(job.prepared_dir))
     index = {c: i for i, c in enumerate(data.labels)}
+    n_classes = len(data.labels)
     held_out = validation_mask(data.train["text"], job.validation_fraction, job.seed)
     fit_rows, val_rows = data.train[~held_out], data.train[held_out]
+    # hashed word pieces: nothing is fitted, so every rank tokenises identically
+    pieces = HashedSubwords(job.hash_buckets, job.max_words, job.max_pieces, job.subwords,
+                            job.subwords_max, job.word_bigrams, name="pieces")
 
-    # every rank adapts the same vocabulary from the same rows (deterministic)
-    tokens = (SubwordTokens(job.subwords, job.subwords_max, name="subwords")
-              if job.subwords else None)
-    vectorizer = tf.keras.layers.TextVectorization(
-        max_tokens=job.max_tokens, output_sequence_length=job.sequence_length,
-        standardize=None, split="whitespace", name="vectorizer")
+    def encode(texts: Any) -> np.ndarray:  # noqa: ANN401
+        texts = np.asarray(texts, dtype=str)
+        chunks = [pieces(tf.constant(texts[i:i + 8192])).numpy().astype("int32")
+                  for i in range(0, len(texts), 8192)]
+        return (np.concatenate(chunks) if chunks
+                else np.zeros((0, job.max_words, job.max_pieces), "int32"))
 
-    def tokenise(texts: Any) -> tf.Tensor:  # noqa: ANN401
-        t = tf.constant(np.asarray(texts, dtype=str))
-        return tokens(t) if tokens is not None else t
+    def codes(frame: Any) -> np.ndarray:  # noqa: ANN401
+        return frame["hs6"].map(index).to_numpy(dtype="int64")  # train codes only
 
-    vectorizer.adapt(tokenise(fit_rows["text"]), batch_size=4096)
+    x_fit, y_fit, w_fit = encode(fit_rows["text"]), codes(fit_rows), row_weights(fit_rows)
+    x_val, y_val = encode(val_rows["text"]), codes(val_rows)
+    # Horovod: the global batch is fixed and split across the ranks (each rank its own shard,
+    # equal steps per rank keep allreduce aligned), so 1 and N ranks follow the same
+    # schedule and the learning rate is not scaled by the rank count
+    per_rank = max(1, math.ceil(job.batch_size / size))
+    x_shard, y_shard, w_shard = x_fit[rank::size], y_fit[rank::size], w_fit[rank::size]
+    steps = max(1, math.ceil(len(x_fit) / (per_rank * size)))
 
-    def encode(frame: Any) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN401
-        x = vectorizer(tokenise(frame["text"])).numpy()
-        return x, frame["hs6"].map(index).to_numpy(dtype="int64")  # train codes only
+    def one_hot(x: tf.Tensor, y: tf.Tensor, *w: tf.Tensor) -> tuple[tf.Tensor, ...]:
+        return (x, tf.one_hot(y, n_classes), *w)  # label smoothing needs one-hot targets
 
-    x_fit, y_fit = encode(fit_rows)
-    x_val, y_val = encode(val_rows)
-    # Horovod: each rank trains on its own shard; equal steps per rank keep allreduce aligned
-    x_shard, y_shard = x_fit[rank::size], y_fit[rank::size]
-    steps = max(1, math.ceil(len(x_fit) / (job.batch_size * size)))
-    train_ds = (tf.data.Dataset.from_tensor_slices((x_shard, y_shard))
+    train_ds = (tf.data.Dataset.from_tensor_slices((x_shard, y_shard, w_shard))
                 .shuffle(len(x_shard), seed=job.seed + rank, reshuffle_each_iteration=True)
-                .repeat().batch(job.batch_size).prefetch(tf.data.AUTOTUNE))
+                .repeat().batch(per_rank).map(one_hot).prefetch(tf.data.AUTOTUNE))
+    val_ds = (tf.data.Dataset.from_tensor_slices((x_val, y_val)).batch(1024).map(one_hot)
+              if len(x_val) else None)
 
     params = ModelParams.from_dict(job.params)
-    model = build_model(job.model, vectorizer.vocabulary_size(), job.sequence_length,
-                        len(data.labels), params)
-    # Horovod: scale the learning rate by the number of ranks; average gradients
-    opt = hvd.DistributedOptimizer(tf.keras.optimizers.Adam(params.learning_rate * size))
-    model.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model = build_model(job.model, job.hash_buckets, job.max_pieces, n_classes, params)
+    schedule = WarmupCosine(params.learning_rate, warmup_steps=int(job.warmup_epochs * steps),
+                            total_steps=job.epochs * steps)
+    # Horovod: average gradients across ranks
+    opt = hvd.DistributedOptimizer(LazyAdam(schedule))
+    model.compile(optimizer=opt, metrics=["accuracy"],
+                  loss=tf.keras.losses.CategoricalCrossentropy(
+                      label_smoothing=job.label_smoothing))
     out_dir = Path(job.out_dir)
     callbacks: list[Any] = [
         hvd.callbacks.BroadcastGlobalVariablesCallback(0),  # Horovod: same start everywhere
         hvd.callbacks.MetricAverageCallback(),  # Horovod: average metrics across ranks
     ]
-    if len(x_val):
-        callbacks.append(tf.keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=job.patience, restore_best_weights=True))
+    if val_ds is not None:  # stop on what matters: accuracy, not a loss that over-confidence
+        callbacks.append(tf.keras.callbacks.EarlyStopping(  # on conflicting labels inflates
+            monitor="val_accuracy", mode="max", patience=job.patience,
+            restore_best_weights=True))
     if rank == 0 and job.save_artifact:  # Horovod: only rank 0 writes checkpoints and logs
         out_dir.mkdir(parents=True, exist_ok=True)
         callbacks.append(tf.keras.callbacks.ModelCheckpoint(
@@ -133,17 +157,15 @@ def train_worker(job: TrainJob) -> dict[str, Any]:
             save_weights_only=True))
         callbacks.append(tf.keras.callbacks.CSVLogger(str(out_dir / "training_log.csv")))
     hist = model.fit(train_ds, steps_per_epoch=steps, epochs=job.epochs,
-                     validation_data=(x_val, y_val) if len(x_val) else None,
-                     callbacks=callbacks, verbose=2 if rank == 0 else 0)
+                     validation_data=val_ds, callbacks=callbacks, verbose=2 if rank == 0 else 0)
     history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
     result: dict[str, Any] = {"rank": rank, "size": size, "history": history,
                               "weights_sha256": _weights_digest(model),
                               "shard_rows": int(len(x_shard))}
     if rank == 0:
-        x_test = (vectorizer(tokenise(data.test["text"])).numpy() if len(data.test)
-                  else np.zeros((0, job.sequence_length)))  # may hold codes unknown to us
-        probs = model.predict(x_test, batch_size=1024, verbose=0) if len(x_test) else \
-            np.zeros((0, len(data.labels)))
+        x_test = encode(data.test["text"])  # may hold codes unknown to the model
+        probs = (model.predict(x_test, batch_size=1024, verbose=0) if len(x_test)
+                 else np.zeros((0, n_classes)))
         pred = [data.labels[i] for i in probs.argmax(axis=1)]
         metrics = classification_metrics(list(data.test["hs6"]), pred,
                                          top_k_codes(probs, data.labels))
@@ -154,18 +176,18 @@ def train_worker(job: TrainJob) -> dict[str, Any]:
             result["labels"], result["scores"] = data.labels, log_probabilities(probs)
         if not job.save_artifact:
             return result
-        # the saved model takes raw model text: vectoriser + network
+        # the saved model takes raw model text: hashed pieces + network
         text_in = tf.keras.Input(shape=(1,), dtype=tf.string, name="text")
         text = tf.squeeze(text_in, axis=1)
-        text = tokens(text) if tokens is not None else text
-        inference = tf.keras.Model(text_in, model(vectorizer(text)), name=f"{job.model}_inference")
+        inference = tf.keras.Model(text_in, model(pieces(text)), name=f"{job.model}_inference")
         inference.save(out_dir / "model.keras")
         write_metadata(out_dir, labels=data.labels,
                        params={"model": job.model, **params.to_dict(),
                                **{k: getattr(job, k) for k in (
-                                   "epochs", "batch_size", "seed", "max_tokens",
-                                   "sequence_length", "patience", "validation_fraction",
-                                   "subwords", "subwords_max")}},
+                                   "epochs", "batch_size", "seed", "hash_buckets",
+                                   "max_words", "max_pieces", "subwords", "subwords_max",
+                                   "word_bigrams", "patience", "validation_fraction",
+                                   "label_smoothing", "warmup_epochs")}},
                        metrics=metrics, history=history,
                        lineage={**job.lineage, "ds": job.ds, "ranks": size,
                                 "data_snapshot": snapshot_id(job.ds, data.train, data.test),

@@ -79,6 +79,19 @@ def three_way_split(df: DataFrame, test_size: float, calibration_size: float, se
     return first.where(F.col("split") == "test").unionByName(second)
 
 
+def with_assurance_weight(df: DataFrame, weights: dict[int, float],
+                          level: str = "assurance_level") -> DataFrame:
+    """Add ``weight``: the training weight of each row's assurance level (``weights``; a
+    level not listed weighs 1)."""
+    from itertools import chain
+
+    from pyspark.sql import functions as F
+
+    table = F.create_map(*chain.from_iterable(
+        (F.lit(int(k)), F.lit(float(v))) for k, v in sorted(weights.items())))
+    return df.withColumn("weight", F.coalesce(table[F.col(level)], F.lit(1.0)))
+
+
 def target_share(shares: list[float], target: Literal["mean", "median"]) -> float:
     """The class share minorities are raised toward: mean or median of the class shares."""
     if not shares:

@@ -35,11 +35,13 @@ def train_job_for(settings: Settings, ds: str, model: str, out_dir: Path,
         model=model, prepared_dir=str(catalog.partition(catalog.prepared, ds)),
         out_dir=str(out_dir), ds=ds,
         params=params or ({} if model == "svm" else best_params(model, catalog.search).to_dict()),
-        epochs=t.epochs, batch_size=t.batch_size, seed=t.seed, max_tokens=t.max_tokens,
-        sequence_length=t.sequence_length, patience=t.patience,
-        subwords=t.subwords, subwords_max=t.subwords,
-        validation_fraction=t.validation_fraction,
+        epochs=t.epochs, batch_size=t.batch_size, seed=t.seed, hash_buckets=t.hash_buckets,
+        max_words=t.max_words, max_pieces=t.max_pieces, subwords=t.subwords,
+        subwords_max=t.subwords_max, word_bigrams=t.word_bigrams, patience=t.patience,
+        validation_fraction=t.validation_fraction, label_smoothing=t.label_smoothing,
+        warmup_epochs=t.warmup_epochs,
         lineage={"trusted_assurance_levels": list(t.trusted_assurance_levels),
+                 "assurance_weights": {str(k): v for k, v in t.assurance_weights.items()},
                  "min_rows_per_code": t.min_rows_per_code, "test_size": t.test_size,
                  "upsample": f"{t.upsample_target}<{t.upsample_threshold}"})
 
@@ -74,7 +76,7 @@ def train(settings: Settings, ds: str, model: str, num_proc: int | None = None,
 
 def _train_baseline(settings: Settings, ds: str, out_dir: Path) -> TrainOutcome:
     from hscode.training.artifacts import snapshot_id, write_metadata
-    from hscode.training.baseline import fit_predict, save_baseline
+    from hscode.training.baseline import TOL, C, fit_predict, save_baseline
     from hscode.training.data import load_prepared
     from hscode.training.finalise import finalise_artifact
     from hscode.training.metrics import classification_metrics
@@ -93,7 +95,8 @@ def _train_baseline(settings: Settings, ds: str, out_dir: Path) -> TrainOutcome:
     metrics = classification_metrics(list(data.test["hs6"]), pred, top3)
     save_baseline(model, out_dir)
     write_metadata(out_dir, labels=[str(c) for c in model.classes_],
-                   params={"model": "svm", "features": "tfidf word1-2 + char_wb2-5", "C": 1.0,
+                   params={"model": "svm", "features": "tfidf word1-2 + char_wb2-5", "C": C,
+                           "tol": TOL, "multiclass": "one-vs-rest",
                            "upsample_method": t.upsample_method},
                    metrics=metrics, history={},
                    lineage={"ds": ds, "prepared_dir": str(prepared),
