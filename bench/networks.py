@@ -1,0 +1,95 @@
+"""Accuracy of one network configuration against the SVM baseline, on the same prepared data.
+
+    python bench/networks.py --prepared data/training/prepared/ds=2026-11-01 \
+        --model textcnn --set epochs=6 --set subwords=0 --label "no char n-grams"
+
+Trains the SVM baseline and the network (through Horovod, ``--ranks``) on the prepared train
+split and scores both on its test split, all rows counted (a code the model never saw is an
+error). Nothing is chosen on the test split here: the network stops on its own validation
+rows. Appends one line to ``bench/results.jsonl`` with both figures, their difference and the
+wall times, so a change's effect is read as network minus baseline from one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from dataclasses import fields, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).with_name("results.jsonl")
+
+
+def _value(text: str) -> Any:  # noqa: ANN401
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def main() -> None:
+    from hscode.models import default_params
+    from hscode.training.baseline import fit_predict
+    from hscode.training.data import load_prepared
+    from hscode.training.hvd_train import TrainJob, launch
+    from hscode.training.metrics import classification_metrics
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--prepared", type=Path, required=True)
+    ap.add_argument("--model", default="textcnn", choices=["textcnn", "dnn", "lstm"])
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="TrainJob field, or params.<name> for a model parameter")
+    ap.add_argument("--ranks", type=int, default=1)
+    ap.add_argument("--label", default="")
+    ap.add_argument("--no-baseline", action="store_true")
+    args = ap.parse_args()
+
+    job = TrainJob(model=args.model, prepared_dir=str(args.prepared), out_dir="",
+                   params=default_params(args.model).to_dict(), save_artifact=False)
+    names = {f.name for f in fields(TrainJob)}
+    params = dict(job.params)
+    changes: dict[str, Any] = {}
+    for item in args.set:
+        key, _, raw = item.partition("=")
+        changes[key] = _value(raw)
+        if key.startswith("params."):
+            params[key.removeprefix("params.")] = changes[key]
+        elif key in names:
+            job = replace(job, **{key: changes[key]})
+        else:
+            raise SystemExit(f"unknown setting {key!r}")
+    job = replace(job, params=params)
+
+    line: dict[str, Any] = {"bench": "networks", "at": datetime.now().isoformat(timespec="seconds"),
+                            "prepared": str(args.prepared), "model": args.model,
+                            "label": args.label, "changes": changes, "ranks": args.ranks}
+    data = load_prepared(args.prepared)
+    line["train_rows"], line["test_rows"] = len(data.train), len(data.test)
+    if not args.no_baseline:
+        t0 = time.perf_counter()
+        _, pred, top3 = fit_predict(data.train, data.test, job.seed)
+        m = classification_metrics(list(data.test["hs6"]), pred, top3)
+        line["svm"] = {"hs6": m["accuracy"], "top3": m["top3_accuracy"],
+                       "train_s": round(time.perf_counter() - t0, 1)}
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        ranks = launch(replace(job, out_dir=tmp), args.ranks)
+        seconds = time.perf_counter() - t0
+    m = ranks[0]["metrics"]
+    line["network"] = {"hs6": m["accuracy"], "top3": m["top3_accuracy"],
+                       "epochs_run": m["epochs_run"], "train_s": round(seconds, 1),
+                       "val_accuracy": ranks[0]["history"].get("val_accuracy")}
+    if "svm" in line:
+        line["hs6_minus_svm"] = round(line["network"]["hs6"] - line["svm"]["hs6"], 4)
+        line["top3_minus_svm"] = round(line["network"]["top3"] - line["svm"]["top3"], 4)
+    with RESULTS.open("a", encoding="utf-8") as f:
+        f.write(json.dumps(line) + "\n")
+    print(json.dumps(line, indent=1))
+
+
+if __name__ == "__main__":
+    main()
