@@ -17,7 +17,9 @@ class ModelParams:
 
     ``initial_neurons`` is the width of the first hidden layer; each further layer keeps
     ``neuron_shrink`` of the previous width (never below ``min_neurons``). ``layers`` is the
-    number of hidden dense (DNN) or recurrent (LSTM) layers.
+    number of hidden dense (DNN; 0 = a softmax over the mean embedding, fastText's shape) or
+    recurrent (LSTM) layers. ``mean_embedding`` adds the text's mean piece embedding beside
+    the Text-CNN's or LSTM's pooled features before the softmax (the DNN is that mean).
     """
 
     embedding_dim: int = 100
@@ -29,6 +31,7 @@ class ModelParams:
     filters: int = 128
     kernel_sizes: tuple[int, ...] = (3, 4, 5)
     learning_rate: float = 2e-3
+    mean_embedding: bool = True  # Text-CNN / LSTM: the mean piece embedding joins the softmax
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -57,10 +60,11 @@ def default_params(model: str) -> ModelParams:
     """Starting parameters per model (the search refines DNN and LSTM)."""
     if model == "textcnn":
         return ModelParams(embedding_dim=100, filters=128, kernel_sizes=(3, 4, 5), dropout=0.5)
-    if model == "lstm":
-        return ModelParams(embedding_dim=64, layers=1, initial_neurons=128, dropout=0.3)
-    if model == "dnn":
-        return ModelParams(embedding_dim=64, layers=2, initial_neurons=512, dropout=0.3)
+    if model == "lstm":  # bidirectional, max-pooled over words (bench/results.jsonl)
+        return ModelParams(embedding_dim=96, layers=1, initial_neurons=128, dropout=0.3,
+                           learning_rate=1e-2)
+    if model == "dnn":  # no hidden layer: a softmax over the mean piece embedding (fastText)
+        return ModelParams(embedding_dim=96, layers=0, dropout=0.3, learning_rate=1e-2)
     raise ValueError(f"unknown model {model!r}; choose from {', '.join(MODEL_NAMES)}")
 
 
@@ -91,16 +95,18 @@ def _dnn(x: tf.Tensor, ids: tf.Tensor, p: ModelParams) -> tf.Tensor:
 def _lstm(x: tf.Tensor, ids: tf.Tensor, p: ModelParams) -> tf.Tensor:
     import tensorflow as tf
 
-    widths = p.widths()
-    for i, width in enumerate(widths):  # the mask skips padded words
-        x = tf.keras.layers.LSTM(width, return_sequences=i < len(widths) - 1, name=f"lstm_{i}")(x)
+    from hscode.models.text import WordMaxPooling
+
+    for i, width in enumerate(p.widths()):  # the mask skips padded words
+        x = tf.keras.layers.Bidirectional(
+            tf.keras.layers.LSTM(width, return_sequences=True), name=f"lstm_{i}")(x)
         x = tf.keras.layers.Dropout(p.dropout)(x)
-    return x
+    return WordMaxPooling(name="maxpool")([x, ids])
 
 
 def build_model(model: str, buckets: int, max_pieces: int, n_classes: int,
                 params: ModelParams | None = None) -> tf.keras.Model:
-    """Build ``dnn``, ``lstm`` or ``textcnn`` over hashed word pieces
+    """Build ``dnn``, ``lstm`` (bidirectional) or ``textcnn`` over hashed word pieces
     (:class:`~hscode.models.text.HashedSubwords` ids ``[batch, words, max_pieces]``);
     softmax over ``n_classes``."""
     import tensorflow as tf
@@ -114,6 +120,9 @@ def build_model(model: str, buckets: int, max_pieces: int, n_classes: int,
     # any number of words (the tokeniser pads to max_words; padding is masked)
     ids = tf.keras.Input(shape=(None, max_pieces), dtype="int64", name="pieces")
     x = SubwordEmbedding(buckets, p.embedding_dim, name="embedding")(ids)
-    x = body(x, ids, p)
-    out = tf.keras.layers.Dense(n_classes, activation="softmax", name="code")(x)
+    h = body(x, ids, p)
+    if p.mean_embedding and model != "dnn":  # the fastText path beside the sequence model
+        mean = tf.keras.layers.GlobalAveragePooling1D(name="mean_embedding")(x)
+        h = tf.keras.layers.Concatenate(name="with_mean")([h, mean])
+    out = tf.keras.layers.Dense(n_classes, activation="softmax", name="code")(h)
     return tf.keras.Model(ids, out, name=model)
