@@ -93,7 +93,7 @@ class TrainingSettings(_Section):
     assurance_weights: dict[int, float] = {1: 0.5, 2: 0.5, 3: 1.0, 4: 1.0}
     upsample_threshold: float = Field(0.01, ge=0, le=1)
     upsample_target: Literal["mean", "median"] = "median"
-    upsample_method: Literal["duplicate", "smote"] = "duplicate"
+    upsample_method: Literal["duplicate", "weight", "smote"] = "duplicate"
     epochs: int = Field(10, ge=1)
     batch_size: int = Field(128, ge=1)  # global, split across the ranks
     hash_buckets: int = Field(2**18, ge=2)

@@ -53,10 +53,12 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     trusted = pool.join(trainable, "product_id", "left_semi")
     train, excluded = filter_min_rows(trusted, t.min_rows_per_code)
     held_out = split.where("split != 'train'")
-    # SMOTE works on vectorised features at fit time (baseline); here only duplication
-    threshold = t.upsample_threshold if t.upsample_method == "duplicate" else 0.0
+    # SMOTE works on vectorised features at fit time (baseline); here duplication or weights
+    threshold = t.upsample_threshold if t.upsample_method != "smote" else 0.0
+    by = "weight" if t.upsample_method == "weight" else "duplicate"
     train_up = with_assurance_weight(
-        upsample(train.drop("split"), t.seed, threshold, t.upsample_target), t.assurance_weights)
+        upsample(train.drop("split"), t.seed, threshold, t.upsample_target, by=by),
+        t.assurance_weights)
     rows_in, n_pool = labelled.count(), pool.count()
     n_trusted, n_train = trusted.count(), train.count()
     sizes = {r["split"]: r["count"] for r in held_out.groupBy("split").count().collect()}

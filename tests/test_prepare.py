@@ -12,6 +12,7 @@ from hscode.training.prepare import (
     grouped_stratified_split,
     three_way_split,
     upsample,
+    with_assurance_weight,
 )
 
 
@@ -106,3 +107,20 @@ def test_minority_targets_match_the_spark_upsampling_rule() -> None:
     assert target_share([0.2, 0.1, 0.4], "median") == 0.2
     assert target_share([0.2, 0.1, 0.6], "mean") == pytest.approx(0.3)
     assert minority_targets(counts, 0.05, "median") == {"d": 45, "e": 45, "f": 45}
+
+
+@pytest.mark.integration
+def test_upsample_by_weight_keeps_each_row_once_and_weighs_minorities(spark) -> None:  # noqa: ANN001
+    spec = {"100000": 700, "200000": 200, "300000": 60, "400000": 30, "500000": 7, "600000": 3}
+    df = _rows(spark, spec).withColumn("assurance_level", F.lit(2))
+    up = with_assurance_weight(upsample(df, seed=1, threshold=0.05, target="median",
+                                        by="weight"), {2: 0.5})
+    assert up.count() == sum(spec.values()) and "class_weight" not in up.columns
+    weights = {r["hs6"]: (r["n"], r["w"]) for r in up.groupBy("hs6").agg(
+        F.count("*").alias("n"), F.sum("weight").alias("w")).collect()}
+    target = 45  # the median class share, as above
+    for code, n in spec.items():
+        assert weights[code][0] == n
+        # minorities weigh as much as the target rows would (times the level's 0.5)
+        expected = 0.5 * (target if n < target and n / 1000 < 0.05 else n)
+        assert weights[code][1] == pytest.approx(expected, rel=0.02), code

@@ -82,14 +82,18 @@ def three_way_split(df: DataFrame, test_size: float, calibration_size: float, se
 def with_assurance_weight(df: DataFrame, weights: dict[int, float],
                           level: str = "assurance_level") -> DataFrame:
     """Add ``weight``: the training weight of each row's assurance level (``weights``; a
-    level not listed weighs 1)."""
+    level not listed weighs 1), times its ``class_weight`` where :func:`upsample` weighted
+    rather than duplicated (that column is then dropped)."""
     from itertools import chain
 
     from pyspark.sql import functions as F
 
     table = F.create_map(*chain.from_iterable(
         (F.lit(int(k)), F.lit(float(v))) for k, v in sorted(weights.items())))
-    return df.withColumn("weight", F.coalesce(table[F.col(level)], F.lit(1.0)))
+    weight = F.coalesce(table[F.col(level)], F.lit(1.0))
+    if "class_weight" in df.columns:
+        return df.withColumn("weight", weight * F.col("class_weight")).drop("class_weight")
+    return df.withColumn("weight", weight)
 
 
 def target_share(shares: list[float], target: Literal["mean", "median"]) -> float:
@@ -114,13 +118,17 @@ def minority_targets(counts: dict[str, int], threshold: float,
 
 def upsample(df: DataFrame, seed: int, threshold: float = 0.01,
              target: Literal["mean", "median"] = "median", label: str = "hs6",
-             key: str = "product_id") -> DataFrame:
-    """Duplicate rows of minority classes toward the target class share.
+             key: str = "product_id", by: Literal["duplicate", "weight"] = "duplicate"
+             ) -> DataFrame:
+    """Raise minority classes toward the target class share, by duplicating rows or by
+    weighting them.
 
     A class with ``n`` rows out of ``N`` is a minority when ``n / N < threshold``; it is
     raised to ``t = target_share * N`` rows (when ``t > n``) by keeping every row
     ``floor(t / n)`` times and a seeded stratified sample of ``frac(t / n)`` of its rows once
-    more. Other classes are untouched. Adds ``copy`` (0 for the original row).
+    more. Other classes are untouched. Adds ``copy`` (0 for the original row). With
+    ``by="weight"`` every row is kept once and ``class_weight`` (``t / n``, else 1) says how
+    much it counts in the loss instead.
     """
     from pyspark.sql import functions as F
 
@@ -134,6 +142,8 @@ def upsample(df: DataFrame, seed: int, threshold: float = 0.01,
     factor = F.when((F.col("_n") / total < threshold) & (goal > F.col("_n")),
                     goal / F.col("_n")).otherwise(F.lit(1.0))
     df = df.join(F.broadcast(counts), label).withColumn("_f", factor)
+    if by == "weight":
+        return df.select(*columns, F.lit(0).alias("copy"), F.col("_f").alias("class_weight"))
     whole = F.floor("_f").cast("int")
     # full copies: copy index 0..floor(f)-1; one more copy for a seeded fraction of the rows,
     # drawn from a hash of the row key so the result does not depend on partitioning
