@@ -64,6 +64,7 @@ def test_scoring_fills_predictions_unscorable_and_review_queue(scored: dict) -> 
     assert p["probability"].between(0, 1).all()
     assert (p["probability"] >= p["top2_probability"]).all()
     assert (p["top2_probability"] >= p["top3_probability"]).all()
+    assert (p["hs4_probability"] >= p["probability"]).all() and (p["hs4_probability"] <= 1).all()
     assert (p["predicted_hs4"] == p["predicted_hs6"].str[:4]).all()
     assert (p["predicted_hs2"] == p["predicted_hs6"].str[:2]).all()
     # review flag = under the hold-out threshold or an ambiguous description; the queue holds

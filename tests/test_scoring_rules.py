@@ -53,6 +53,21 @@ def test_top_k_never_predicts_codes_outside_the_nomenclature() -> None:
     np.testing.assert_allclose(p.sum(axis=1), 1.0)
 
 
+def test_an_unsure_subheading_can_still_name_a_sure_heading() -> None:
+    d = dt.date(2026, 11, 1)
+    batch = pd.DataFrame({"ds": [d] * 2, "product_id": ["a", "b"], "hs_code": [None] * 2,
+                          "hs6": [None] * 2})
+    # three subheadings of heading 8471 share the mass of row a; 999999 is not a code
+    labels = ["847130", "847141", "847149", "940360", "999999"]
+    probs = np.array([[0.40, 0.30, 0.20, 0.05, 0.05], [0.10, 0.05, 0.05, 0.80, 0.00]])
+    spec = ScoringSpec("x", "textcnn", "registry:1", tuple(labels[:4]), 0.9, 0.5)
+    out = score_batch(batch, probs, labels, spec, allowed_mask(labels, labels[:4]))
+    assert out["predicted_hs4"].tolist() == ["8471", "9403"]
+    np.testing.assert_allclose(out["probability"], [0.40 / 0.95, 0.80])
+    np.testing.assert_allclose(out["hs4_probability"], [0.90 / 0.95, 0.80])
+    assert out["needs_review"].tolist() == [True, True]  # the HS6 answer is still unsure
+
+
 def test_bands() -> None:
     got = confidence_band(np.array([0.95, 0.9, 0.6, 0.5, 0.2]), 0.9, 0.5)
     assert got.tolist() == ["high", "high", "medium", "medium", "low"]

@@ -72,6 +72,23 @@ def top_k(probs: np.ndarray, labels: Sequence[str], mask: np.ndarray, k: int = 3
     return codes, np.take_along_axis(p, idx, axis=1)
 
 
+def heading_probability(probs: np.ndarray, labels: Sequence[str], mask: np.ndarray,
+                        best: Sequence[str]) -> np.ndarray:
+    """Per row, the probability that the product's heading (HS4) is ``best``'s: the summed
+    probability of every allowed code under that heading (renormalised as in :func:`top_k`).
+
+    A product whose subheading the model never saw spreads its probability over the
+    heading's other codes: the HS6 answer is uncertain (and flagged) while the HS4 answer
+    may be sure, and this is the figure that says so.
+    """
+    p = np.where(mask[None, :], probs, 0.0)
+    total = p.sum(axis=1)
+    heads = np.asarray([str(c)[:4] for c in labels])
+    same = heads[None, :] == np.asarray([str(c)[:4] for c in best])[:, None]
+    mass = (p * same).sum(axis=1)
+    return np.clip(np.divide(mass, total, out=np.zeros_like(mass), where=total > 0), 0.0, 1.0)
+
+
 def confidence_band(prob: np.ndarray, threshold: float, low: float) -> np.ndarray:
     """``high`` (>= threshold: auto-accepted unless the description is ambiguous),
     ``medium``, or ``low`` (< ``low``)."""
@@ -121,7 +138,9 @@ def score_batch(batch: pd.DataFrame, probs: np.ndarray, labels: Sequence[str],
     return pd.DataFrame({
         "ds": batch["ds"].to_numpy(), "product_id": batch["product_id"].to_numpy(),
         "predicted_hs6": best, "probability": prob,
-        "predicted_hs4": [c[:4] for c in best], "predicted_hs2": [c[:2] for c in best],
+        "predicted_hs4": [c[:4] for c in best],
+        "hs4_probability": np.maximum(heading_probability(probs, labels, mask, best), prob),
+        "predicted_hs2": [c[:2] for c in best],
         "top2_hs6": col(1, codes), "top2_probability": col(1, top),
         "top3_hs6": col(2, codes), "top3_probability": col(2, top),
         "confidence_band": confidence_band(prob, spec.review_threshold, spec.low_confidence),

@@ -200,6 +200,8 @@ HS_PREDICTIONS = Table(
         Column("predicted_hs6", "text", nullable=False),
         Column("probability", "double", nullable=False),
         Column("predicted_hs4", "text", nullable=False),
+        # the heading's summed probability: an HS4 answer where the HS6 one is unsure
+        Column("hs4_probability", "double"),
         Column("predicted_hs2", "text", nullable=False),
         Column("top2_hs6", "text"),
         Column("top2_probability", "double"),
