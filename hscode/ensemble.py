@@ -103,6 +103,14 @@ def load_ensemble(artifact: Path) -> Ensemble:
     return Ensemble(spec["kind"], members, labels, spec["base"], dict(spec["routing"]))
 
 
+def ensemble_spec(kind: str, members: Sequence[str], base: str,
+                  routing: Mapping[str, str]) -> dict[str, Any]:
+    """The ``ensemble.json`` of an ensemble: kind, members, base and (routed only) the codes
+    sent to another model than the base."""
+    routing = {c: m for c, m in routing.items() if m != base} if kind == "routed" else {}
+    return {"kind": kind, "members": list(members), "base": base, "routing": routing}
+
+
 def build_ensemble(kind: str, members: Mapping[str, Path], out_dir: Path, *, base: str,
                    routing: Mapping[str, str], lineage: Mapping[str, Any]) -> Path:
     """Write an ensemble artifact from trained member artifacts (copied in).
@@ -122,12 +130,11 @@ def build_ensemble(kind: str, members: Mapping[str, Path], out_dir: Path, *, bas
         labels = member_labels
         shutil.copytree(path, out_dir / "members" / name, dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns("checkpoints"))
-    routing = {c: m for c, m in routing.items() if m != base} if kind == "routed" else {}
-    (out_dir / "ensemble.json").write_text(json.dumps(
-        {"kind": kind, "members": list(members), "base": base, "routing": routing}, indent=2))
+    spec = ensemble_spec(kind, list(members), base, routing)
+    (out_dir / "ensemble.json").write_text(json.dumps(spec, indent=2))
     write_metadata(out_dir, labels=list(labels or []),
                    params={"model": kind, "members": list(members), "base": base,
-                           "routed_codes": len(routing)},
+                           "routed_codes": len(spec["routing"])},
                    metrics={}, history={},
                    lineage={**lineage, "members": {m: str(p) for m, p in members.items()}})
     return out_dir

@@ -127,7 +127,7 @@ def candidate_artifacts(settings: Settings, ds: str, cv: dict[str, Any], require
     """The artifact of every candidate for ``ds``: single models as trained (the ones the
     ``required`` candidate needs are trained when missing), ensembles built from them
     (reused when an ensemble of the same member artifacts exists)."""
-    from hscode.ensemble import ENSEMBLES, build_ensemble
+    from hscode.ensemble import ENSEMBLES, build_ensemble, ensemble_spec
     from hscode.training.artifacts import new_version
     from hscode.training.finalise import finalise_artifact
     from hscode.training.train import train
@@ -151,16 +151,20 @@ def candidate_artifacts(settings: Settings, ds: str, cv: dict[str, Any], require
     prepared = catalog.partition(catalog.prepared, ds)
     members = {m: found[m] for m in cv["models"]}
     sources = {m: str(p) for m, p in members.items()}
+    base = cv.get("routing_base") or cv["models"][0]
+    table = dict(zip(routing["code"], routing["model"], strict=True))
     for kind in ensembles:
         existing = latest_artifact(catalog, kind, ds)
+        # reused only when built from the same member artifacts with the same routing table
         if existing is not None and json.loads(
-                (existing / "lineage.json").read_text()).get("members") == sources:
+                (existing / "lineage.json").read_text()).get("members") == sources and json.loads(
+                (existing / "ensemble.json").read_text()) == ensemble_spec(
+                kind, list(members), base, table):
             found[kind] = existing
             continue
         progress(f"building the {kind} ensemble")
         out = build_ensemble(kind, members, catalog.models / kind / new_version(),
-                             base=cv.get("routing_base") or cv["models"][0],
-                             routing=dict(zip(routing["code"], routing["model"], strict=True)),
+                             base=base, routing=table,
                              lineage={"ds": ds, "prepared_dir": str(prepared),
                                       "cv_dir": cv.get("cv_dir")})
         finalise_artifact(out, prepared)
