@@ -73,6 +73,11 @@ class HashedSubwords(tf.keras.layers.Layer):
                 "bigrams": self.bigrams}
 
 
+def present_words(ids: tf.Tensor) -> tf.Tensor:
+    """``[batch, words]``: True where ids ``[batch, words, pieces]`` hold a word, not padding."""
+    return tf.reduce_any(tf.not_equal(ids, PAD), axis=-1)
+
+
 def _next_words(words: tf.RaggedTensor) -> tf.RaggedTensor:
     """The word after each word of a ragged ``[batch, (words)]``; ``</s>`` after the last."""
     flat = words.flat_values
@@ -121,7 +126,7 @@ class SubwordEmbedding(tf.keras.layers.Layer):
         return tf.reshape(mean, tf.stack([shape[0], shape[1], self.dim]))
 
     def compute_mask(self, ids: tf.Tensor, mask: tf.Tensor | None = None) -> tf.Tensor:
-        return tf.reduce_any(tf.not_equal(ids, PAD), axis=-1)
+        return present_words(ids)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "buckets": self.buckets, "dim": self.dim}
@@ -135,7 +140,7 @@ class WordMaxPooling(tf.keras.layers.Layer):
 
     def call(self, inputs: list[tf.Tensor]) -> tf.Tensor:
         x, ids = inputs
-        present = tf.reduce_any(tf.not_equal(ids, PAD), axis=-1)  # [batch, words]
+        present = present_words(ids)
         keep = tf.cast(present, x.dtype)[..., None]
         pooled = tf.reduce_max(x * keep + (1.0 - keep) * x.dtype.min, axis=1)
         return pooled * tf.cast(tf.reduce_any(present, axis=1), x.dtype)[:, None]

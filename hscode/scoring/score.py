@@ -56,37 +56,43 @@ def allowed_mask(labels: Sequence[str], allowed: Sequence[str]) -> np.ndarray:
     return np.array([label in known for label in labels], dtype=bool)
 
 
+def allowed_probabilities(probs: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``probs`` with labels outside the nomenclature at 0 and each row rescaled to sum to 1."""
+    p = np.where(mask[None, :], probs, 0.0)
+    total = p.sum(axis=1, keepdims=True)
+    return np.divide(p, total, out=np.zeros_like(p), where=total > 0)
+
+
 def top_k(probs: np.ndarray, labels: Sequence[str], mask: np.ndarray, k: int = 3
           ) -> tuple[np.ndarray, np.ndarray]:
     """Top ``k`` codes and probabilities per row among allowed labels (renormalised).
 
     Labels outside the nomenclature get probability 0, so they are never predicted; the
-    remaining probabilities are rescaled to sum to 1.
+    remaining probabilities are rescaled to sum to 1 (:func:`allowed_probabilities`).
     """
-    p = np.where(mask[None, :], probs, 0.0)
-    total = p.sum(axis=1, keepdims=True)
-    p = np.divide(p, total, out=np.zeros_like(p), where=total > 0)
-    k = min(k, int(mask.sum()))
+    return _top(allowed_probabilities(probs, mask), labels, min(k, int(mask.sum())))
+
+
+def _top(p: np.ndarray, labels: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
     idx = np.argsort(-p, axis=1, kind="stable")[:, :k]
     codes = np.asarray(labels, dtype=object)[idx]
     return codes, np.take_along_axis(p, idx, axis=1)
 
 
-def heading_probability(probs: np.ndarray, labels: Sequence[str], mask: np.ndarray,
-                        best: Sequence[str]) -> np.ndarray:
+def heading_probability(p: np.ndarray, labels: Sequence[str], best: Sequence[str]
+                        ) -> np.ndarray:
     """Per row, the probability that the product's heading (HS4) is ``best``'s: the summed
-    probability of every allowed code under that heading (renormalised as in :func:`top_k`).
+    probability ``p`` (as :func:`allowed_probabilities` returns it) of every code under
+    that heading.
 
     A product whose subheading the model never saw spreads its probability over the
     heading's other codes: the HS6 answer is uncertain (and flagged) while the HS4 answer
     may be sure, and this is the figure that says so.
     """
-    p = np.where(mask[None, :], probs, 0.0)
-    total = p.sum(axis=1)
-    heads = np.asarray([str(c)[:4] for c in labels])
-    same = heads[None, :] == np.asarray([str(c)[:4] for c in best])[:, None]
-    mass = (p * same).sum(axis=1)
-    return np.clip(np.divide(mass, total, out=np.zeros_like(mass), where=total > 0), 0.0, 1.0)
+    _, head = np.unique([str(c)[:4] for c in labels], return_inverse=True)
+    column = {str(c): j for j, c in enumerate(labels)}
+    best_head = head[[column[str(b)] for b in best]]
+    return np.clip((p * (head[None, :] == best_head[:, None])).sum(axis=1), 0.0, 1.0)
 
 
 def confidence_band(prob: np.ndarray, threshold: float, low: float) -> np.ndarray:
@@ -118,7 +124,8 @@ def score_batch(batch: pd.DataFrame, probs: np.ndarray, labels: Sequence[str],
     ambiguous (filed under several codes in the catalog); ``review_reason`` names why, and
     also when the prediction disagrees with the assigned code.
     """
-    codes, top = top_k(probs, labels, mask)
+    p = allowed_probabilities(probs, mask)  # once: for the top codes and the heading
+    codes, top = _top(p, labels, min(3, int(mask.sum())))
     n = len(batch)
 
     def col(j: int, arr: np.ndarray) -> Any:  # noqa: ANN401
@@ -139,7 +146,7 @@ def score_batch(batch: pd.DataFrame, probs: np.ndarray, labels: Sequence[str],
         "ds": batch["ds"].to_numpy(), "product_id": batch["product_id"].to_numpy(),
         "predicted_hs6": best, "probability": prob,
         "predicted_hs4": [c[:4] for c in best],
-        "hs4_probability": np.maximum(heading_probability(probs, labels, mask, best), prob),
+        "hs4_probability": np.maximum(heading_probability(p, labels, best), prob),
         "predicted_hs2": [c[:2] for c in best],
         "top2_hs6": col(1, codes), "top2_probability": col(1, top),
         "top3_hs6": col(2, codes), "top3_probability": col(2, top),

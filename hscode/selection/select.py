@@ -156,10 +156,8 @@ def candidate_artifacts(settings: Settings, ds: str, cv: dict[str, Any], require
     for kind in ensembles:
         existing = latest_artifact(catalog, kind, ds)
         # reused only when built from the same member artifacts with the same routing table
-        if existing is not None and json.loads(
-                (existing / "lineage.json").read_text()).get("members") == sources and json.loads(
-                (existing / "ensemble.json").read_text()) == ensemble_spec(
-                kind, list(members), base, table):
+        if existing is not None and _same_ensemble(
+                existing, sources, ensemble_spec(kind, list(members), base, table)):
             found[kind] = existing
             continue
         progress(f"building the {kind} ensemble")
@@ -170,6 +168,13 @@ def candidate_artifacts(settings: Settings, ds: str, cv: dict[str, Any], require
         finalise_artifact(out, prepared)
         found[kind] = out
     return found
+
+
+def _same_ensemble(artifact: Path, sources: dict[str, str], spec: dict[str, Any]) -> bool:
+    """Whether the ensemble ``artifact`` holds these member artifacts and this spec."""
+    lineage = json.loads((artifact / "lineage.json").read_text())
+    return (lineage.get("members") == sources
+            and json.loads((artifact / "ensemble.json").read_text()) == spec)
 
 
 def gate_rows(rows: pd.DataFrame, *artifacts: Path) -> np.ndarray:
