@@ -75,3 +75,24 @@ def test_layers_round_trip_their_config() -> None:
     again = HashedSubwords.from_config(layer.get_config())
     assert (again.buckets, again.max_words, again.max_pieces, again.min_n, again.max_n,
             again.bigrams) == (1000, 8, 10, 2, 6, False)
+
+
+def test_piece_dropout_leaves_pieces_out_only_while_training() -> None:
+    import tensorflow as tf
+
+    from hscode.models.text import SubwordEmbedding
+
+    tf.random.set_seed(3)
+    emb = SubwordEmbedding(21, 20, piece_dropout=0.5)
+    ids = tf.constant([[list(range(1, 21))]], dtype=tf.int64)  # one word of 20 pieces
+    emb.build(ids.shape)
+    emb.table.assign(np.vstack([np.zeros((1, 20)), np.eye(20)]))  # piece i -> unit vector i
+    np.testing.assert_allclose(emb(ids).numpy()[0, 0], np.full(20, 1 / 20), rtol=1e-6)
+    for _ in range(5):  # training: the mean of the pieces kept, each kept one weighing 1/k
+        word = emb(ids, training=True).numpy()[0, 0]
+        kept = word > 0
+        assert 0 < kept.sum() < 20
+        np.testing.assert_allclose(word[kept], 1 / kept.sum(), rtol=1e-6)
+    with pytest.raises(ValueError, match="piece_dropout"):
+        SubwordEmbedding(4, 2, piece_dropout=1.0)
+    assert SubwordEmbedding.from_config(emb.get_config()).piece_dropout == 0.5

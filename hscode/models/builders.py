@@ -32,6 +32,7 @@ class ModelParams:
     kernel_sizes: tuple[int, ...] = (3, 4, 5)
     learning_rate: float = 2e-3
     mean_embedding: bool = True  # Text-CNN / LSTM: the mean piece embedding joins the softmax
+    piece_dropout: float = 0.0  # share of a word's pieces left out of its mean while training
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -119,7 +120,7 @@ def build_model(model: str, buckets: int, max_pieces: int, n_classes: int,
         raise ValueError(f"unknown model {model!r}; choose from {', '.join(MODEL_NAMES)}")
     # any number of words (the tokeniser pads to max_words; padding is masked)
     ids = tf.keras.Input(shape=(None, max_pieces), dtype="int64", name="pieces")
-    x = SubwordEmbedding(buckets, p.embedding_dim, name="embedding")(ids)
+    x = SubwordEmbedding(buckets, p.embedding_dim, p.piece_dropout, name="embedding")(ids)
     h = body(x, ids, p)
     if p.mean_embedding and model != "dnn":  # the fastText path beside the sequence model
         mean = tf.keras.layers.GlobalAveragePooling1D(name="mean_embedding")(x)

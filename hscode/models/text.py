@@ -98,11 +98,17 @@ class SubwordEmbedding(tf.keras.layers.Layer):
     Args:
         buckets: Hash buckets (rows of the embedding table).
         dim: Embedding size.
+        piece_dropout: While training, each piece is left out of its word's mean with this
+            probability (a deep averaging network's word dropout, per piece), so no single
+            memorised piece decides a code; scoring uses every piece.
     """
 
-    def __init__(self, buckets: int, dim: int, **kwargs: Any) -> None:  # noqa: ANN401
+    def __init__(self, buckets: int, dim: int, piece_dropout: float = 0.0,
+                 **kwargs: Any) -> None:  # noqa: ANN401
         super().__init__(**kwargs)
-        self.buckets, self.dim = buckets, dim
+        if not 0.0 <= piece_dropout < 1.0:
+            raise ValueError(f"piece_dropout must be in [0, 1), got {piece_dropout}")
+        self.buckets, self.dim, self.piece_dropout = buckets, dim, piece_dropout
         self.supports_masking = True
 
     def build(self, input_shape: Any) -> None:  # noqa: ANN401
@@ -111,10 +117,12 @@ class SubwordEmbedding(tf.keras.layers.Layer):
             initializer=tf.keras.initializers.RandomUniform(-0.05, 0.05))
         super().build(input_shape)
 
-    def call(self, ids: tf.Tensor) -> tf.Tensor:
+    def call(self, ids: tf.Tensor, training: bool | None = None) -> tf.Tensor:
         # look up only the pieces present: gathering the padding id too would send ~90% of
         # the gradient rows to row 0, and their serialised scatter costs more than the rest
         present = tf.not_equal(ids, PAD)
+        if training and self.piece_dropout > 0.0:
+            present &= tf.random.uniform(tf.shape(ids)) >= self.piece_dropout
         where = tf.where(present)  # [pieces, 3]: (text, word, piece)
         vectors = tf.gather(self.table, tf.boolean_mask(ids, present))
         shape = tf.shape(ids, out_type=tf.int64)
@@ -129,7 +137,8 @@ class SubwordEmbedding(tf.keras.layers.Layer):
         return present_words(ids)
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "buckets": self.buckets, "dim": self.dim}
+        return {**super().get_config(), "buckets": self.buckets, "dim": self.dim,
+                "piece_dropout": self.piece_dropout}
 
 
 @tf.keras.utils.register_keras_serializable(package="hscode")
