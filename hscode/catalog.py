@@ -91,6 +91,10 @@ class Catalog:
         """Reports of one run date (validation results, Data Docs, summaries)."""
         return self.root / "runs" / f"ds={parse_ds(ds).isoformat()}"
 
+    def dag_log(self, dag_id: str, ds: str) -> Path:
+        """The whole output of a DAG run started from the CLI (``hscode demo``/``backfill``)."""
+        return self.root / "logs" / dag_id / f"ds={parse_ds(ds).isoformat()}.log"
+
     def suite_file(self, suite: str) -> Path:
         """A Great Expectations suite stored as JSON in ``expectations/``."""
         return self.expectations_dir / f"{suite}.json"

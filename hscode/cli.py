@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table as RichTable
+
+if TYPE_CHECKING:
+    from hscode.catalog import Catalog
 
 app = typer.Typer(
     help="hscode: assign HS customs codes to a product catalog (batch pipeline).",
@@ -41,8 +45,14 @@ def _settings(config: Path | None, warehouse_url: str | None = None):  # noqa: A
     return settings
 
 
+VERBOSE = {"on": False}  # `hscode --verbose`: DAG runs stream their whole output
+
+
 @app.callback()
-def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+def _main(verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="Debug logging; DAG runs stream every task's log.")] = False
+          ) -> None:
+    VERBOSE["on"] = verbose
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -162,23 +172,22 @@ def demo(
     import datetime as dt
 
     from hscode.catalog import Catalog, parse_ds
-    from hscode.local_airflow import dags_test
     from hscode.warehouse import warehouse_from_settings
 
     config = config or DEMO_PROFILE
     ds = parse_ds(ds or _today()).isoformat()
+    started = time.monotonic()
     seed(config=config)
     settings, env = _airflow_env(config)
-    console.rule(f"hscode_retrain {ds}")
     catalog = Catalog.from_settings(settings)
-    dags_test("hscode_retrain", ds, env, expect=catalog.selection_dir(ds) / "selection.json")
+    _dag_run(catalog, "hscode_retrain", ds, env,
+             expect=catalog.selection_dir(ds) / "selection.json")
     day = dt.date.fromisoformat(ds)
     dates = [(day - dt.timedelta(days=i)).isoformat() for i in range(backfill_days, -1, -1)]
     for d in dates:
-        console.rule(f"hscode_nightly_scoring {d}")
-        dags_test("hscode_nightly_scoring", d, env,
-                  expect=catalog.run_dir(d) / "publish_predictions.json")
-    console.rule("outputs")
+        _dag_run(catalog, "hscode_nightly_scoring", d, env,
+                 expect=catalog.run_dir(d) / "publish_predictions.json")
+    console.rule(f"outputs (demo took {_elapsed(started)})")
     with warehouse_from_settings(settings) as wh:
         per_day = wh.execute("SELECT CAST(ds AS VARCHAR), COUNT(*) FROM hs_predictions "
                              "GROUP BY ds ORDER BY ds")
@@ -199,6 +208,25 @@ def demo(
     ]
     for name, where in rows:
         console.print(f"{name:>16}: {where}")
+
+
+def _dag_run(catalog: Catalog, dag_id: str, ds: str, env: dict[str, str], *,
+             expect: Path, conf: dict | None = None) -> None:
+    """One ``airflow dags test`` run: a heading with its log file, a line per task."""
+    from hscode.local_airflow import dags_test
+
+    log_file = catalog.dag_log(dag_id, ds)
+    console.rule(f"{dag_id} {ds}")
+    console.print(f"  log: {log_file}", markup=False, highlight=False, soft_wrap=True)
+    started = time.monotonic()
+    dags_test(dag_id, ds, env, conf, expect=expect, log_file=log_file, verbose=VERBOSE["on"])
+    console.print(f"  {dag_id} {ds} done in {_elapsed(started)}", markup=False,
+                  highlight=False, soft_wrap=True)
+
+
+def _elapsed(started: float) -> str:
+    minutes, seconds = divmod(int(time.monotonic() - started), 60)
+    return f"{minutes}m {seconds:02d}s"
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -226,7 +254,6 @@ def backfill(
     import datetime as dt
 
     from hscode.catalog import Catalog, parse_ds
-    from hscode.local_airflow import dags_test
 
     first, last = parse_ds(from_date), parse_ds(to_date)
     if last < first:
@@ -236,9 +263,8 @@ def backfill(
     conf = {"model_version": model_version} if model_version is not None else None
     day = first
     while day <= last:
-        console.rule(f"hscode_nightly_scoring {day}")
-        dags_test("hscode_nightly_scoring", day.isoformat(), env, conf,
-                  expect=catalog.run_dir(day.isoformat()) / "publish_predictions.json")
+        _dag_run(catalog, "hscode_nightly_scoring", day.isoformat(), env, conf=conf,
+                 expect=catalog.run_dir(day.isoformat()) / "publish_predictions.json")
         day += dt.timedelta(days=1)
 
 

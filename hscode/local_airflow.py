@@ -65,22 +65,38 @@ def ensure_metadata_db(env: Mapping[str, str]) -> None:
 
 
 def dags_test(dag_id: str, ds: str, env: Mapping[str, str], conf: dict | None = None,
-              expect: Path | None = None) -> subprocess.CompletedProcess[str]:
+              expect: Path | None = None, log_file: Path | None = None,
+              verbose: bool = False) -> None:
     """``airflow dags test <dag_id> <ds>``: one full run of the DAG in this process tree.
+
+    With ``log_file``, the run's whole output goes to that file and one line per finished
+    task is printed (:func:`hscode.progress.follow`; ``verbose`` streams everything too);
+    without, the output streams through.
 
     ``airflow dags test`` can end "successful" without running a task (a date before the
     DAG's start date, say); ``expect`` is a file (a job summary) this run must have
     written, else ``RuntimeError``.
+
+    Raises:
+        RuntimeError: the run failed, or did not write ``expect``.
     """
     import time
+
+    from hscode.progress import follow
 
     args = ["dags", "test", dag_id, ds]
     if conf:
         args += ["--conf", json.dumps(conf)]
     started = time.time()
-    proc = run_airflow(args, env)
+    if log_file is None:
+        run_airflow(args, env)
+        where = "the task logs above"
+    else:
+        code = follow(_airflow(args), env, log_file, verbose=verbose)
+        if code:
+            raise RuntimeError(f"`airflow {' '.join(args)}` failed with exit code {code}: "
+                               f"see {log_file}")
+        where = str(log_file)
     if expect is not None:
         if not expect.is_file() or expect.stat().st_mtime < started:
-            raise RuntimeError(f"{dag_id} {ds} finished without writing {expect}: see the "
-                               "task logs above")
-    return proc
+            raise RuntimeError(f"{dag_id} {ds} finished without writing {expect}: see {where}")

@@ -32,6 +32,8 @@ def build_spark(settings: Settings, master: str | None = None, app_name: str | N
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         .config("spark.ui.showConsoleProgress", "false")
+        # from the context's start (setLogLevel below comes after ~80 INFO lines of it)
+        .config("spark.log.level", settings.spark.log_level)
     )
     if master:
         builder = builder.master(master)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -154,8 +155,6 @@ def _predictions(settings):  # noqa: ANN001, ANN202
 @pytest.mark.integration
 @pytest.mark.timeout(1800)
 def test_retrain_dag_trains_selects_promotes_and_reports(project: dict) -> None:
-    import re
-
     import pandas as pd
 
     from hscode.selection.registry import Registry
@@ -200,7 +199,18 @@ def test_retrain_dag_trains_selects_promotes_and_reports(project: dict) -> None:
 def test_backfill_command_runs_the_nightly_dag_and_publishes(project: dict) -> None:
     backfill = project["backfill"]
     assert backfill.returncode == 0, (backfill.stdout + backfill.stderr)[-4000:]
-    assert f"hscode_nightly_scoring {DS}" in backfill.stdout + backfill.stderr  # the rule
+    shown = backfill.stdout + backfill.stderr
+    assert f"hscode_nightly_scoring {DS}" in shown  # the rule
+    # a line per task with its state; the whole output in the run's log file, where Spark
+    # says only what matters (no INFO start-up chatter)
+    for task in ("extract", "clean", "score", "validate_predictions", "publish", "drift_check"):
+        assert re.search(rf"ok {task} +success", shown), shown[-3000:]
+    assert len(shown.splitlines()) < 40, shown[-3000:]
+    log = project["catalog"].dag_log("hscode_nightly_scoring", DS)
+    assert str(log) in shown
+    kept = log.read_text()
+    assert "[DAG TEST] end task task_id=drift_check" in kept
+    assert " INFO BlockManager" not in kept and " INFO SparkContext: Submitted" not in kept
     settings = project["settings"]
     pred = _predictions(settings)
     days = {str(r["values"]): r["counts"] for r in pc.value_counts(pred.column("ds")).to_pylist()}
