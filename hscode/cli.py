@@ -411,7 +411,10 @@ def select(
 
         build_spark(settings, None, "hscode-select")
     with console.status("selecting") as status:
-        progress = lambda m: status.update(f"select: {m}")  # noqa: E731
+        def progress(message: str) -> None:  # the spinner here, a log line under Airflow
+            status.update(f"select: {message}")
+            logging.getLogger("hscode.select").info("%s", message)
+
         model_list = models.split(",") if models else None
         if stage == "cv":
             summary = stages.cross_validate(settings, ds, folds, model_list, runner, progress)

@@ -31,6 +31,8 @@ _RUNNING = re.compile(r"\[DAG TEST\] running task <TaskInstance: [^ .]+\.(\S+) .
 _STATE = re.compile(r"new_state=(\w+)")
 _TI = re.compile(r"ti_id=([0-9a-f-]+)")
 _END = re.compile(r"\[DAG TEST\] end task task_id=(\S+)")
+# what the running task is doing: a Keras epoch, a selection step (hscode select's log)
+_DETAIL = re.compile(r"(Epoch \d+/\d+)|hscode\.select: (.+?)(?: \[airflow\.|$)")
 TAIL_LINES = 40  # log lines shown when a run fails
 
 
@@ -55,11 +57,12 @@ class TaskTracker:
     task_of_ti: dict[str, str] = field(default_factory=dict)
     state: dict[str, str] = field(default_factory=dict)
     running: str | None = None
+    detail: str = ""
 
     def feed(self, line: str, now: dt.datetime | None = None) -> list[TaskDone]:
         at = _stamp(line) or now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
         if m := _START.search(line):
-            self.started[m.group(1)], self.running = at, m.group(1)
+            self.started[m.group(1)], self.running, self.detail = at, m.group(1), ""
         elif m := _RUNNING.search(line):
             self.task_of_ti[m.group(2)] = m.group(1)
         elif (m := _STATE.search(line)) and (ti := _TI.search(line)):
@@ -69,10 +72,18 @@ class TaskTracker:
         elif m := _END.search(line):
             task = m.group(1)
             start = self.started.pop(task, at)
-            self.running = None
+            self.running, self.detail = None, ""
             return [TaskDone(task, self.state.get(task, "unknown"),
                              (at - start).total_seconds())]
+        elif m := _DETAIL.search(line):
+            self.detail = (m.group(1) or m.group(2)).strip()
         return []
+
+    def status(self) -> str:
+        """What is running now, for the spinner."""
+        if not self.running:
+            return "working"
+        return f"running {self.running}" + (f": {self.detail}" if self.detail else "")
 
 
 def follow(cmd: Sequence[str], env: Mapping[str, str], log_file: Path, *,
@@ -103,7 +114,7 @@ def follow(cmd: Sequence[str], env: Mapping[str, str], log_file: Path, *,
                 continue
             for done in tracker.feed(line):
                 echo(done.line())
-            status.update(f"running {tracker.running}" if tracker.running else "working")
+            status.update(tracker.status())
         code = proc.wait()
     if code and not verbose:
         echo(f"  failed (exit code {code}); the last lines of {log_file}:")

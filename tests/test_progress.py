@@ -37,11 +37,22 @@ def test_each_task_ends_with_its_state_and_duration_from_the_run_log() -> None:
     assert tracker.running is None
 
 
-def test_the_running_task_is_named_until_it_ends() -> None:
+def test_the_running_task_is_named_with_what_it_is_doing_until_it_ends() -> None:
     tracker = TaskTracker()
     for line in RUN.splitlines()[:4]:
         tracker.feed(line)
-    assert tracker.running == "snapshot"
+    assert tracker.status() == "running snapshot"
+    tracker.feed("2026-12-02T12:29:32.753387Z [info     ] [0]<stdout>:Epoch 3/10          "
+                 "[airflow.task.hooks.airflow.providers.standard.hooks.subprocess."
+                 "SubprocessHook] loc=subprocess.py:106")
+    assert tracker.status() == "running snapshot: Epoch 3/10"
+    tracker.feed("2026-12-02T12:35:00.100000Z [info     ] 2026-12-02 12:35:00,100 INFO "
+                 "hscode.select: fold 2 of lstm (5/12) [airflow.task.hooks.airflow.providers."
+                 "standard.hooks.subprocess.SubprocessHook] loc=subprocess.py:106")
+    assert tracker.status() == "running snapshot: fold 2 of lstm (5/12)"
+    for line in RUN.splitlines()[4:6]:
+        tracker.feed(line)
+    assert tracker.status() == "working"
 
 
 def _script(tmp_path: Path, body: str) -> list[str]:
