@@ -54,6 +54,9 @@ class Predictor:
                 else np.array([], dtype=object))
 
 
+SKOPS_TRUSTED = ["scipy.sparse._csr.csr_matrix"]
+
+
 class UnsafeModelError(ValueError):
     """A model file that could run code when loaded; refused."""
 
@@ -63,7 +66,7 @@ def load_predictor(artifact: Path) -> Predictor:
 
     ``model.keras`` loads with Keras' ``safe_mode`` (no Lambda layers, only registered
     classes); the SVM's ``model.skops`` with skops (only scikit-learn/NumPy/SciPy types skops
-    trusts by default). Pickles (``model.joblib``, ``*.pkl``) are refused: retrain the model.
+    trusts by default, and scipy's CSR matrix). Pickles (``model.joblib``, ``*.pkl``) are refused: retrain the model.
 
     Raises:
         FileNotFoundError: when the folder holds no model.
@@ -95,7 +98,9 @@ def load_predictor(artifact: Path) -> Predictor:
         import skops.io as sio
 
         try:
-            model = sio.load(artifact / "model.skops")  # default-trusted types only
+            # default-trusted types, and the SVM's sparse weights: skops reads a sparse
+            # matrix with scipy's load_npz, pickles refused (allow_pickle=False)
+            model = sio.load(artifact / "model.skops", trusted=SKOPS_TRUSTED)
         except Exception as exc:  # skops raises UntrustedTypesFoundException (a ValueError)
             raise UnsafeModelError(f"{artifact / 'model.skops'} refused: {exc}") from exc
         return Predictor(artifact, labels, "svm", model, temperature)

@@ -291,3 +291,26 @@ def test_svm_with_smote_synthesises_minority_rows(prepared: Path) -> None:
         assert after[code] == targets.get(code, n)
     pipe.fit(data.train["text"], data.train["hs6"])
     assert pipe.score(data.test["text"], data.test["hs6"]) > 0.5
+
+
+def test_saved_svm_is_one_sparse_linear_model_with_the_same_scores(prepared: Path,
+                                                                  tmp_path: Path) -> None:
+    import numpy as np
+    import scipy.sparse as sp
+
+    from hscode.predictor import load_predictor
+    from hscode.training.baseline import fit_baseline, save_baseline
+    from hscode.training.data import load_prepared
+
+    data = load_prepared(prepared)
+    fitted = fit_baseline(data.train)
+    expected = fitted.decision_function(data.test["text"])
+    dense_bytes = sum(e.coef_.nbytes for e in fitted.named_steps["svm"].estimators_)
+    path = save_baseline(fitted, tmp_path)
+    (tmp_path / "labels.json").write_text(json.dumps([str(c) for c in fitted.classes_]))
+    loaded = load_predictor(tmp_path)
+    svm = loaded.model.named_steps["svm"]
+    assert sp.issparse(svm.coef_) and svm.coef_.shape == (len(fitted.classes_),
+                                                           svm.n_features_in_)
+    np.testing.assert_allclose(loaded.raw_scores(data.test["text"]), expected, atol=1e-12)
+    assert path.stat().st_size < dense_bytes

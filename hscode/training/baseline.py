@@ -63,17 +63,46 @@ def fit_predict(train: pd.DataFrame, test: pd.DataFrame, seed: int = 42,
     return model, list(classes[order[:, 0]]), [list(classes[row]) for row in order]
 
 
+def one_linear_model(svm: Any) -> Any:  # noqa: ANN401 - a fitted LinearSVC
+    """The one-vs-rest SVMs as one ``LinearSVC`` whose ``coef_`` is a sparse matrix (a row
+    per code): the same decision function in one product instead of 1,753.
+
+    An L2-regularised linear SVM's weights are zero on every feature none of its support
+    vectors has: 95% of the 1,753 x 195,600 weights on the reference data, so the dense
+    matrix one-vs-rest keeps (2.9 GB on disk) shrinks more than tenfold.
+    """
+    import scipy.sparse as sp
+    from sklearn.svm import LinearSVC
+
+    estimators = svm.estimators_
+    coef = sp.vstack([sp.csr_matrix(e.coef_) for e in estimators],
+                     format="csr")
+    one = LinearSVC(**estimators[0].get_params())
+    one.coef_, one.classes_ = coef, svm.classes_
+    one.intercept_ = np.concatenate([e.intercept_ for e in estimators]).astype(np.float64)
+    one.n_features_in_ = coef.shape[1]
+    return one
+
+
 def save_baseline(model: Any, out_dir: Path) -> Path:  # noqa: ANN401
     """Persist as ``model.skops``: a format that loads without running code (no pickle).
 
     SMOTE only acts while fitting, so the saved model is the plain TF-IDF + SVM pipeline
-    (identical predictions) and every type in it is one skops trusts by default.
+    (identical predictions), its SVMs as :func:`one_linear_model`, and every type in it is
+    one skops trusts by default. The vectorisers' ``stop_words_`` (the terms ``min_df``
+    cut, kept by scikit-learn for introspection only) are left out.
     """
+    import zipfile
+
     import skops.io as sio
     from sklearn.pipeline import Pipeline
 
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "model.skops"
     steps = model.named_steps
-    sio.dump(Pipeline([("tfidf", steps["tfidf"]), ("svm", steps["svm"])]), path)
+    for _, vectorizer in steps["tfidf"].transformer_list:
+        if hasattr(vectorizer, "stop_words_"):
+            del vectorizer.stop_words_
+    sio.dump(Pipeline([("tfidf", steps["tfidf"]), ("svm", one_linear_model(steps["svm"]))]),
+             path, compression=zipfile.ZIP_DEFLATED, compresslevel=1)
     return path
