@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -93,6 +94,10 @@ def train_worker(job: TrainJob) -> dict[str, Any]:
     if gpus:  # Horovod: pin one GPU per local rank
         tf.config.experimental.set_memory_growth(gpus[hvd.local_rank()], True)
         tf.config.set_visible_devices(gpus[hvd.local_rank()], "GPU")
+    else:  # Horovod: CPU ranks share the cores instead of each taking them all
+        threads = max(1, (os.cpu_count() or 1) // hvd.local_size())
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
     tf.keras.utils.set_random_seed(job.seed)
 
     data = load_prepared(Path(job.prepared_dir))
