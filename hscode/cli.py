@@ -229,7 +229,8 @@ def _elapsed(started: float) -> str:
     return f"{minutes}m {seconds:02d}s"
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
+                               "help_option_names": []})  # --help is Airflow's
 def airflow(ctx: typer.Context, config: ConfigOpt = None) -> None:
     """Run an Airflow command with the project's environment (SQLite metadata under
     data/airflow, dags/, spark_default on local[*]): e.g. `hscode airflow standalone`,
@@ -248,12 +249,14 @@ def backfill(
         help="Registry version to score with (default: the champion).")] = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Re-score a range of dates with the nightly DAG, one date after another, without a
-    running scheduler (`airflow dags test` per date). With a scheduler running, use
-    `hscode airflow backfill create --dag-id hscode_nightly_scoring ...` instead."""
+    """Re-score a range of dates with the nightly DAG. With a scheduler running on this
+    Airflow home (`hscode airflow standalone`), a real Airflow backfill (`airflow backfill
+    create`; the DAG is unpaused, as Airflow requires) whose runs it waits for; without one,
+    `airflow dags test` date after date. It says which path it took."""
     import datetime as dt
 
     from hscode.catalog import Catalog, parse_ds
+    from hscode.local_airflow import scheduler_backfill, scheduler_running
 
     first, last = parse_ds(from_date), parse_ds(to_date)
     if last < first:
@@ -261,6 +264,22 @@ def backfill(
     settings, env = _airflow_env(config)
     catalog = Catalog.from_settings(settings)
     conf = {"model_version": model_version} if model_version is not None else None
+    if scheduler_running(env):
+        console.print(f"backfill {first}..{last}: through the running scheduler "
+                      "(airflow backfill create)", markup=False, highlight=False)
+        started = time.monotonic()
+        states = scheduler_backfill("hscode_nightly_scoring", first.isoformat(),
+                                    last.isoformat(), env, conf,
+                                    echo=lambda m: console.print(m, markup=False))
+        console.print(f"backfill done in {_elapsed(started)}", markup=False)
+        failed = [d for d, s in states.items() if s != "success"]
+        if failed:
+            console.print(f"failed dates: {', '.join(failed)} (see the Airflow UI's task logs)",
+                          markup=False)
+            raise typer.Exit(1)
+        return
+    console.print(f"backfill {first}..{last}: no scheduler running, so airflow dags test "
+                  "date after date", markup=False, highlight=False)
     day = first
     while day <= last:
         _dag_run(catalog, "hscode_nightly_scoring", day.isoformat(), env, conf=conf,

@@ -12,7 +12,7 @@ from hscode.cli import app
 
 runner = CliRunner()
 COMMANDS = ["config", "seed", "tables", "doctor", "submit", "demo", "train", "search", "select",
-            "score", "airflow", "backfill"]
+            "score", "backfill"]  # `hscode airflow --help` is Airflow's (below)
 
 
 @pytest.mark.unit
@@ -21,6 +21,24 @@ def test_help_on_every_command(command: list[str]) -> None:
     result = runner.invoke(app, [*command, "--help"])
     assert result.exit_code == 0, result.output
     assert "Usage" in result.output
+
+
+@pytest.mark.integration
+def test_airflow_passes_help_through_and_pauses_new_dags(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    hscode = str(Path(sys.executable).parent / "hscode")
+    env = {**os.environ, "HSCODE_PATHS__HOME": str(tmp_path)}
+    env.pop("AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", None)
+    out = subprocess.run([hscode, "airflow", "backfill", "create", "--help"], env=env,
+                         capture_output=True, text=True, timeout=300, check=True).stdout
+    assert "usage: airflow backfill create" in out.lower() and "--reprocess-behavior" in out
+    out = subprocess.run([hscode, "airflow", "config", "get-value", "core",
+                          "dags_are_paused_at_creation"], env=env, capture_output=True,
+                         text=True, timeout=300, check=True).stdout
+    assert out.strip() == "True"
 
 
 @pytest.mark.unit

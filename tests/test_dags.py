@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow.compute as pc
@@ -141,7 +142,8 @@ def project(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> dict
     backfill = subprocess.run([hscode, "backfill", "--from-date", DS, "--to-date", DS,
                                "--model-version", "1", "--config", str(config)], env=base,
                               capture_output=True, text=True, timeout=1200, check=False)
-    return {"home": home, "settings": settings, "catalog": catalog, "backfill": backfill}
+    return {"home": home, "settings": settings, "catalog": catalog, "backfill": backfill,
+            "config": config, "base": base, "env": env}
 
 
 def _predictions(settings):  # noqa: ANN001, ANN202
@@ -211,6 +213,15 @@ def test_backfill_command_runs_the_nightly_dag_and_publishes(project: dict) -> N
     kept = log.read_text()
     assert "[DAG TEST] end task task_id=drift_check" in kept
     assert " INFO BlockManager" not in kept and " INFO SparkContext: Submitted" not in kept
+    # the run's start in Airflow is when its first task started, not its logical date
+    import datetime as dt
+
+    from hscode.local_airflow import dag_runs
+
+    (run,) = [r for r in dag_runs("hscode_nightly_scoring", project["env"])
+              if r["logical_date"].startswith(DS)]
+    started = dt.datetime.fromisoformat(run["start_date"])
+    assert dt.datetime.now(dt.UTC) - started < dt.timedelta(hours=2), run
     settings = project["settings"]
     pred = _predictions(settings)
     days = {str(r["values"]): r["counts"] for r in pc.value_counts(pred.column("ds")).to_pylist()}
@@ -242,3 +253,84 @@ def test_backfill_refuses_a_reversed_range() -> None:
     result = CliRunner().invoke(app, ["backfill", "--from-date", "2026-11-03",
                                       "--to-date", "2026-11-01"])
     assert result.exit_code == 2 and "before --from-date" in result.output
+
+
+@pytest.fixture(scope="module")
+def scheduler(project: dict) -> Iterator[dict[str, str]]:
+    """`airflow standalone` (api-server, scheduler, dag-processor, triggerer) on the
+    project's Airflow home, as a deployment runs it; stopped with its children afterwards."""
+    import os
+    import signal
+    import socket
+    import time
+
+    from hscode.local_airflow import scheduler_running
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**project["env"], "AIRFLOW__API__PORT": str(port)}
+    log = (project["home"] / "standalone.log").open("w")
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "airflow"), "standalone"],
+                            env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not scheduler_running(env):
+            assert proc.poll() is None and time.monotonic() < deadline, \
+                (project["home"] / "standalone.log").read_text()[-3000:]
+            time.sleep(5)
+        yield env
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(2400)
+def test_a_running_scheduler_backfills_three_dates_and_a_rerun_changes_nothing(
+        project: dict, scheduler: dict) -> None:
+    import time
+
+    from hscode.warehouse import warehouse_from_settings
+    from hscode.warehouse.schema import HS_SCORING_RUNS
+
+    days = ["2026-11-02", "2026-11-03", "2026-11-04"]
+    hscode = [str(Path(sys.executable).parent / "hscode"), "backfill", "--model-version", "1",
+              "--config", str(project["config"])]
+
+    def backfill(first: str, last: str) -> str:
+        started = time.monotonic()
+        out = subprocess.run([*hscode, "--from-date", first, "--to-date", last],
+                             env=project["base"], capture_output=True, text=True,
+                             timeout=2000, check=False)
+        shown = out.stdout + out.stderr
+        assert out.returncode == 0, shown[-4000:]
+        print(f"backfill {first}..{last}: {time.monotonic() - started:.0f} s")
+        return shown
+
+    shown = backfill(days[0], days[-1])
+    assert "through the running scheduler" in shown
+    for day in days:
+        assert f"hscode_nightly_scoring {day}: success" in shown
+    settings = project["settings"]
+
+    def night(day: str) -> tuple:
+        with warehouse_from_settings(settings) as wh:
+            rows = wh.execute("SELECT product_id, hs6, confidence, model_version FROM "
+                              "hs_predictions WHERE ds = CAST(? AS DATE) ORDER BY product_id",
+                              [day])
+            run = wh.execute(f"SELECT predicted_rows, unscorable_rows FROM {HS_SCORING_RUNS.name}"
+                             " WHERE ds = CAST(? AS DATE)", [day])
+        return rows, run
+
+    nights = {day: night(day) for day in days}
+    for day, (rows, run) in nights.items():
+        assert len(rows) == ROWS and {r[3] for r in rows} == {"registry:1"}, day
+        assert run == [(ROWS, 2)], day
+    backfill(days[1], days[1])  # the rerun of one date, through the scheduler again
+    assert night(days[1]) == nights[days[1]]
