@@ -171,8 +171,11 @@ def scheduler_backfill(dag_id: str, first: str, last: str, env: Mapping[str, str
     import time
 
     run_airflow(["dags", "unpause", dag_id], env)
-    args = ["backfill", "create", "--dag-id", dag_id, "--from-date", first, "--to-date", last,
-            "--reprocess-behavior", "completed"]
+    # the nightly run of day D has its logical date at D 02:00: the window ends with D's day;
+    # one backfill run at a time (one writer on the embedded warehouse)
+    args = ["backfill", "create", "--dag-id", dag_id, "--from-date", first,
+            "--to-date", f"{last}T23:59:59+00:00", "--reprocess-behavior", "completed",
+            "--max-active-runs", "1"]
     if conf:
         args += ["--dag-run-conf", json.dumps(conf)]
     run_airflow(args, env)

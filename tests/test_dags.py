@@ -269,7 +269,8 @@ def scheduler(project: dict) -> Iterator[dict[str, str]]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    env = {**project["env"], "AIRFLOW__API__PORT": str(port)}
+    env = {**project["env"], "AIRFLOW__API__PORT": str(port),  # tasks report to its API
+           "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/"}
     log = (project["home"] / "standalone.log").open("w")
     proc = subprocess.Popen([str(Path(sys.executable).parent / "airflow"), "standalone"],
                             env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -291,6 +292,7 @@ def scheduler(project: dict) -> Iterator[dict[str, str]]:
 
 
 @pytest.mark.integration
+@pytest.mark.slow  # about 10 minutes: a standalone Airflow and five nightly runs
 @pytest.mark.timeout(2400)
 def test_a_running_scheduler_backfills_three_dates_and_a_rerun_changes_nothing(
         project: dict, scheduler: dict) -> None:
