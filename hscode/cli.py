@@ -225,8 +225,9 @@ def _dag_run(catalog: Catalog, dag_id: str, ds: str, env: dict[str, str], *,
 
 
 def _elapsed(started: float) -> str:
-    minutes, seconds = divmod(int(time.monotonic() - started), 60)
-    return f"{minutes}m {seconds:02d}s"
+    from hscode.progress import duration
+
+    return duration(time.monotonic() - started)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True,

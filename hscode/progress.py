@@ -46,7 +46,7 @@ class TaskDone:
 
     def line(self) -> str:
         mark = {"success": "ok", "skipped": "--"}.get(self.state, "!!")
-        return f"  {mark} {self.task_id:<28} {self.state:<10} {_duration(self.seconds):>8}"
+        return f"  {mark} {self.task_id:<28} {self.state:<10} {duration(self.seconds):>8}"
 
 
 @dataclass
@@ -132,6 +132,7 @@ def _stamp(line: str) -> dt.datetime | None:
     return dt.datetime.fromisoformat(m.group(1)) if m else None
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
+    """``12.3s`` under a minute, else ``4m 05s``."""
     minutes, secs = divmod(int(round(seconds)), 60)
     return f"{minutes}m {secs:02d}s" if minutes else f"{seconds:.1f}s"
