@@ -182,7 +182,16 @@ class DriftSettings(_Section):
     # each threshold is raised to this quantile of the statistic under no drift: catalogs of
     # tonight's size drawn from the model's own hold-out predictions (bootstrap)
     null_quantile: float = Field(0.99, gt=0, lt=1)
-    bootstrap_samples: int = Field(200, ge=10)
+    # 0: no null catalogs, the thresholds above exactly as configured (a retrain drill sets
+    # them near 0 to force a breach)
+    bootstrap_samples: int = Field(200, ge=0)
+
+    @field_validator("bootstrap_samples")
+    @classmethod
+    def _enough_samples_for_a_quantile(cls, v: int) -> int:
+        if 0 < v < 10:
+            raise ValueError("bootstrap_samples must be 0 (thresholds as configured) or >= 10")
+        return v
 
 
 class Settings(_Section):

@@ -220,6 +220,12 @@ def test_drift_does_not_cry_wolf_on_a_same_source_sample_and_marks_a_shift() -> 
     assert not any(r["breached"] for r in same), same
     psi_row = next(r for r in same if r["metric"] == "code_psi")
     assert psi_row["value"] > cfg.code_psi_threshold  # the fixed rule of thumb would breach
+    # ... and does, with the null turned off (the thresholds exactly as configured)
+    fixed = drift_metrics(night.value_counts().to_dict(), hist, ref,
+                          DriftSettings(bootstrap_samples=0))
+    assert {r["metric"]: r["breached"] for r in fixed}["code_psi"]
+    assert next(r for r in fixed if r["metric"] == "code_psi")["threshold"] == \
+        cfg.code_psi_threshold
     # a catalog of machines only (chapters 84-85), predicted as such
     machines = pd.Series([c for c in labels if c[:2] in ("84", "85")])
     shifted = machines.sample(3000, replace=True, random_state=1).value_counts().to_dict()

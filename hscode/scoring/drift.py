@@ -13,6 +13,7 @@ on catalogs of tonight's size with no drift, whichever is higher. Those catalogs
 (multinomial bootstrap, seeded) from the model's own predictions on its test split: rows
 drawn like the catalog, scored by the same model, so the null includes both the sampling
 noise of tonight's size and the model's own bias against the training shares.
+``bootstrap_samples: 0`` turns the null off: the configured thresholds apply as they are.
 """
 
 from __future__ import annotations
@@ -53,10 +54,10 @@ def null_quantiles(reference: Mapping[str, Any], rows: int, quantile: float, sam
                    seed: int = 0) -> dict[str, float] | None:
     """Per metric, the ``quantile`` of its value on ``samples`` no-drift catalogs of ``rows``
     rows drawn from the reference's test-split predictions; None when the reference has no
-    predictions (artifacts from before they were kept)."""
+    predictions (artifacts from before they were kept) or ``samples`` is 0."""
     held = reference.get("holdout", {})
     predicted, conf = held.get("predicted"), held.get("confidence")
-    if not predicted or rows <= 0:
+    if not predicted or rows <= 0 or samples <= 0:
         return None
     from hscode.scoring.reference import confidence_histogram
 
