@@ -513,6 +513,15 @@ def doctor(
         raise typer.Exit(1)
 
 
+def _subcommands() -> None:
+    from hscode.review.cli import review_app
+
+    app.add_typer(review_app, name="review")
+
+
+_subcommands()
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

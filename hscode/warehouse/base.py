@@ -126,6 +126,23 @@ class Warehouse(abc.ABC):
         self._replace_many(steps)
         return {t.name: d.num_rows for t, d, _, _ in steps}
 
+    def delete_and_insert(self, steps: Sequence[tuple[Table, pa.Table, str, Sequence[Any]]]
+                          ) -> dict[str, int]:
+        """For each ``(table, rows, where, params)``: delete the rows ``where`` selects
+        (``FALSE``: none, i.e. an append) and insert ``rows``; all in ONE transaction.
+
+        ``where`` is SQL built from trusted identifiers (values bound through ``params``,
+        written with :attr:`param`); returns the rows inserted per table.
+        """
+        conformed = [(t, t.conform(d), w, p) for t, d, w, p in steps]
+        self._replace_many(conformed)
+        return {t.name: d.num_rows for t, d, _, _ in conformed}
+
+    @property
+    def param(self) -> str:
+        """The placeholder for one bound parameter (``?`` or ``%s``)."""
+        return self._param
+
     def read_table(self, table: Table, lenient: bool = False) -> pa.Table:
         """All rows of ``table``, ordered by its primary key when it has one.
 

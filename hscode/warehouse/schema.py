@@ -275,8 +275,54 @@ HS_DRIFT = Table(
     partition_by="ds",
 )
 
+HS_CODE_REVIEWS = Table(
+    name="hs_code_reviews",
+    description="Reviewers' decisions, append-only: the latest per product counts while the "
+                "product's text and assigned code are as they were when it was reviewed.",
+    columns=(
+        Column("review_id", "text", nullable=False),  # digest of the decision: re-imports skip it
+        Column("product_id", "text", nullable=False),
+        Column("decision", "text", nullable=False),  # confirmed / corrected / not_classifiable
+        Column("decided_hs6", "text"),  # null only for not_classifiable
+        Column("reviewer", "text", nullable=False),
+        Column("decided_at", "timestamp", nullable=False),
+        Column("note", "text"),
+        # what was reviewed: the product as it was (see PRODUCT_FINGERPRINT) and the newest
+        # prediction of it on or before the decision
+        Column("product_fingerprint", "text", nullable=False),
+        Column("assigned_hs6", "text"),
+        Column("reviewed_ds", "date"),
+        Column("reviewed_hs6", "text"),
+        Column("reviewed_probability", "double"),
+        Column("reviewed_model_version", "text"),
+        Column("source", "text", nullable=False),  # import:<file> / page / sql
+        Column("recorded_at", "timestamp", nullable=False),
+    ),
+    primary_key=("review_id",),
+)
+
+HS_REVIEW_REJECTS = Table(
+    name="hs_review_rejects",
+    description="Review rows an import refused, with the reason and the raw values; an "
+                "import's rejects are replaced when the same file is imported again.",
+    columns=(
+        Column("import_id", "text", nullable=False),  # digest of the file's contents
+        Column("source", "text", nullable=False),
+        Column("source_row", "bigint", nullable=False),
+        Column("reason", "text", nullable=False),
+        Column("raw_product_id", "text"),
+        Column("raw_decision", "text"),
+        Column("raw_hs6", "text"),
+        Column("raw_reviewer", "text"),
+        Column("raw_decided_at", "text"),
+        Column("rejected_at", "timestamp", nullable=False),
+    ),
+    primary_key=("import_id", "source_row"),
+)
+
 ALL_TABLES: tuple[Table, ...] = (PRODUCT_MASTER, HS_NOMENCLATURE, HS_SECTIONS, SEED_REJECTS,
-                                 HS_PREDICTIONS, HS_UNSCORABLE, HS_SCORING_RUNS, HS_DRIFT)
+                                 HS_PREDICTIONS, HS_UNSCORABLE, HS_SCORING_RUNS, HS_DRIFT,
+                                 HS_CODE_REVIEWS, HS_REVIEW_REJECTS)
 TABLES: dict[str, Table] = {t.name: t for t in ALL_TABLES}
 
 
@@ -293,14 +339,70 @@ class View:
         return f"CREATE OR REPLACE VIEW {ident(self.name)} AS {self.sql}"
 
 
+def product_fingerprint(alias: str) -> str:
+    """SQL (DuckDB and PostgreSQL alike) for the digest of what a reviewer saw of a
+    ``product_master`` row ``alias``: its texts, ETIM class and assigned code. A review
+    stops counting when it changes."""
+    parts = [f"COALESCE({alias}.{ident(c)}, '')" for c in
+             ("short_description", "medium_description", "etim_class", "hs_code")]
+    return "md5(" + " || chr(31) || ".join(parts) + ")"
+
+
+_REVIEW_COLUMNS = idents(HS_CODE_REVIEWS.column_names)
+
+HS_CURRENT_REVIEWS = View(
+    name="hs_current_reviews",
+    description="The latest review of each product whose text and assigned code have not "
+                "changed since (a changed product needs a new review).",
+    sql=(f"SELECT {_REVIEW_COLUMNS} FROM (SELECT r.*, row_number() OVER (PARTITION BY "
+         f"r.{ident('product_id')} ORDER BY r.{ident('decided_at')} DESC, "
+         f"r.{ident('review_id')} DESC) AS {ident('latest')} "
+         f"FROM {ident(HS_CODE_REVIEWS.name)} r JOIN {ident(PRODUCT_MASTER.name)} m "
+         f"ON m.{ident('product_id')} = r.{ident('product_id')} "
+         f"AND {product_fingerprint('m')} = r.{ident('product_fingerprint')}) t "
+         f"WHERE {ident('latest')} = 1"),
+)
+
 HS_REVIEW_QUEUE = View(
     name="hs_review_queue",
     description="Predictions a person should look at: under the review threshold or "
-                "disputing the assigned code (with the predicted code's description).",
+                "disputing the assigned code (with the predicted code's description), "
+                "unless a reviewer has decided the product as it is now.",
     sql=(f"SELECT p.*, n.{ident('description')} AS predicted_description "
          f"FROM {ident(HS_PREDICTIONS.name)} p LEFT JOIN {ident(HS_NOMENCLATURE.name)} n "
          f"ON n.{ident('code')} = p.{ident('predicted_hs6')} "
-         f"WHERE p.{ident('needs_review')} OR p.{ident('agrees_with_assigned')} = FALSE"),
+         f"WHERE (p.{ident('needs_review')} OR p.{ident('agrees_with_assigned')} = FALSE) "
+         f"AND NOT EXISTS (SELECT 1 FROM {ident(HS_CURRENT_REVIEWS.name)} c "
+         f"WHERE c.{ident('product_id')} = p.{ident('product_id')})"),
 )
 
-ALL_VIEWS: tuple[View, ...] = (HS_REVIEW_QUEUE,)
+# The answer per product and date: a current review decided by the end of that date, else
+# the model's code where it needs no review, else the catalog's assigned code, else the
+# model's (unsure) code.
+_DECIDED = f"SELECT d.{ident('ds')}, c.*, row_number() OVER (PARTITION BY d.{ident('ds')}, " \
+    f"c.{ident('product_id')} ORDER BY c.{ident('decided_at')} DESC) AS {ident('latest')} " \
+    f"FROM {ident(HS_CURRENT_REVIEWS.name)} c JOIN (SELECT DISTINCT {ident('ds')} FROM " \
+    f"{ident(HS_PREDICTIONS.name)}) d ON c.{ident('decided_at')} < d.{ident('ds')} + " \
+    "INTERVAL '1 day'"
+HS_PRODUCT_CODES = View(
+    name="hs_product_codes",
+    description="One HS6 per product and run date: the reviewed code where a reviewer "
+                "decided it, else the model's or the assigned code; the model's answer beside.",
+    sql=(f"SELECT p.{ident('ds')}, p.{ident('product_id')}, "
+         f"CASE WHEN r.{ident('decision')} IS NOT NULL THEN r.{ident('decided_hs6')} "
+         f"WHEN NOT p.{ident('needs_review')} THEN p.{ident('predicted_hs6')} "
+         f"WHEN p.{ident('assigned_hs6')} IS NOT NULL THEN p.{ident('assigned_hs6')} "
+         f"ELSE p.{ident('predicted_hs6')} END AS {ident('final_hs6')}, "
+         f"CASE WHEN r.{ident('decision')} IS NOT NULL THEN 'review' "
+         f"WHEN NOT p.{ident('needs_review')} THEN 'model' "
+         f"WHEN p.{ident('assigned_hs6')} IS NOT NULL THEN 'assigned' "
+         f"ELSE 'model' END AS {ident('source')}, "
+         f"r.{ident('decision')} AS {ident('review_decision')}, r.{ident('reviewer')}, "
+         f"r.{ident('decided_at')}, p.{ident('predicted_hs6')}, p.{ident('probability')}, "
+         f"p.{ident('needs_review')}, p.{ident('assigned_hs6')}, p.{ident('model_version')} "
+         f"FROM {ident(HS_PREDICTIONS.name)} p LEFT JOIN ({_DECIDED}) r "
+         f"ON r.{ident('ds')} = p.{ident('ds')} AND r.{ident('product_id')} = "
+         f"p.{ident('product_id')} AND r.{ident('latest')} = 1"),
+)
+
+ALL_VIEWS: tuple[View, ...] = (HS_CURRENT_REVIEWS, HS_REVIEW_QUEUE, HS_PRODUCT_CODES)

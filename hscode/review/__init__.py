@@ -1,0 +1,1 @@
+"""The review loop: reviewers confirm or correct codes; their decisions win."""

@@ -1,0 +1,49 @@
+"""``hscode review ...``: record reviewers' decisions (``import``) and serve the review page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table as RichTable
+
+from hscode.cli import ConfigOpt, WarehouseOpt, _settings, console
+
+review_app = typer.Typer(help="Reviewers' decisions: import a spreadsheet, serve the page.",
+                         no_args_is_help=True)
+
+
+@review_app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="CSV: product_id, decision (confirmed / "
+                                               "corrected / not_classifiable), hs6, reviewer,"
+                                               " decided_at, note.", exists=True,
+                                         dir_okay=False)],
+    reviewer: Annotated[Optional[str], typer.Option(
+        help="Who decided the rows that name no reviewer.")] = None,
+    config: ConfigOpt = None, warehouse_url: WarehouseOpt = None,
+) -> None:
+    """Record a reviewer's spreadsheet in one transaction; bad rows go to
+    hs_review_rejects with their reason, rows already recorded are skipped."""
+    from hscode.review.store import import_file
+    from hscode.warehouse import warehouse_from_settings
+    from hscode.warehouse.reviews import import_rejects
+
+    settings = _settings(config, warehouse_url)
+    with warehouse_from_settings(settings) as wh:
+        try:
+            report = import_file(wh, file, reviewer)
+        except ValueError as exc:
+            console.print(f"[red]review import refused[/]: {exc}")
+            raise typer.Exit(2) from exc
+        rejects = import_rejects(wh, report.import_id, limit=20)
+    console.print(report.summary())
+    if rejects:
+        out = RichTable(title=f"rejected rows (hs_review_rejects, import_id "
+                              f"{report.import_id})")
+        for col in ("row", "reason", "product_id", "hs6"):
+            out.add_column(col)
+        for row in rejects:
+            out.add_row(*(str(v or "") for v in row[:4]))
+        console.print(out)
