@@ -9,10 +9,14 @@ PYTEST_ARGS ?= -m "not slow"
 # two pytest-xdist workers, whole files each (a module's fixtures are built once); 0 = serial
 PYTEST_WORKERS ?= 2
 
-.PHONY: install run test test-unit test-all lint doctor clean
+.PHONY: install browser run test test-unit test-all lint doctor clean
 
 install:
 	@bash scripts/install.sh
+
+# Debian's Chromium for the tests that open pages in a real browser
+browser:
+	@bash scripts/install-browser.sh
 
 DS ?= $(shell date -u +%F)
 BACKFILL ?= 0
@@ -20,7 +24,7 @@ BACKFILL ?= 0
 run: install
 	$(VENV)/bin/hscode demo --ds $(DS) --backfill-days $(BACKFILL)
 
-test: install
+test: install browser
 	$(PY) -m pytest $(PYTEST_ARGS) -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15
 
 test-unit: PYTEST_ARGS = -m unit

@@ -194,6 +194,18 @@ class DriftSettings(_Section):
         return v
 
 
+class ReviewSettings(_Section):
+    """The review page (``hscode review serve``) and what reviews trigger."""
+
+    host: str = "127.0.0.1"  # localhost only unless told otherwise
+    port: int = Field(8765, ge=1, le=65535)
+    # who decided: HTTP basic login against this file (`hscode review add-reviewer`), or,
+    # behind a proxy that authenticates people and sets it, this request header
+    reviewers_file: Path = Path("review/reviewers.json")  # under paths.data_dir
+    identity_header: str | None = None
+    page_size: int = Field(50, ge=1, le=500)
+
+
 class Settings(_Section):
     """The whole configuration of one run."""
 
@@ -209,6 +221,7 @@ class Settings(_Section):
     jobs: JobsSettings = JobsSettings()
     scoring: ScoringSettings = ScoringSettings()
     drift: DriftSettings = DriftSettings()
+    review: ReviewSettings = ReviewSettings()
 
     @property
     def home(self) -> Path:

@@ -28,13 +28,13 @@ def stage_product_master(warehouse: Warehouse, staging: Path) -> tuple[Path, lis
     Raises:
         WarehouseSchemaError: when ``product_master`` is absent or lacks a declared column.
     """
-    import os
-
     import pyarrow.parquet as pq
+
+    from hscode.files import temporary_beside
 
     extra = warehouse.check_columns(PRODUCT_MASTER)
     staging.parent.mkdir(parents=True, exist_ok=True)
-    tmp = staging.with_name(f".{staging.name}.{os.getpid()}.tmp")
+    tmp = temporary_beside(staging)
     # lenient: a null product id becomes a quarantine row in cleaning, not a failed read
     pq.write_table(warehouse.read_table(PRODUCT_MASTER, lenient=True), tmp)
     tmp.replace(staging)

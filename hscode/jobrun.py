@@ -72,12 +72,10 @@ def resolve_master(arg: str | None, settings: Settings) -> str | None:
 
 def write_summary(catalog: Catalog, ds: str, name: str, data: dict[str, Any]) -> Path:
     """Keep a JSON summary of a job run under the run's report folder (atomic replace)."""
-    path = catalog.run_dir(ds) / f"{name}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    from hscode.files import atomic_write_text
+
+    return atomic_write_text(catalog.run_dir(ds) / f"{name}.json",
+                             json.dumps(data, indent=2, default=str))
 
 
 @contextlib.contextmanager

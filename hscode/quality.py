@@ -118,7 +118,6 @@ def validate_dataframe(
             ``docs_index`` is ``None``.
     """
     import great_expectations as gx
-    from great_expectations.checkpoint import UpdateDataDocsAction
     from great_expectations.core.expectation_suite import ExpectationSuite
 
     suite_dict = load_suite_dict(suite_file)
@@ -138,9 +137,13 @@ def validate_dataframe(
         gx.ValidationDefinition(name=name, data=batch, suite=suite))
     checkpoint = ctx.checkpoints.add_or_update(gx.Checkpoint(
         name=name, validation_definitions=[vd], result_format="SUMMARY",
-        actions=[UpdateDataDocsAction(name="data_docs")] if data_docs else []))
+        actions=[]))
     run = checkpoint.run(batch_parameters={"dataframe": df},
                          expectation_parameters=parameters or {})
+    if data_docs:
+        # the whole site: GX's UpdateDataDocsAction left the validation pages unwritten
+        # (validations/ empty, the index listing suites only); a full build writes them
+        ctx.build_data_docs()
     results = next(iter(run.run_results.values())).results
     failures = [_describe(r) for r in results if not r.success]
     sites = ctx.get_docs_sites_urls() if data_docs else []

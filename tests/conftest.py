@@ -32,7 +32,7 @@ PG_ADMIN_URL = os.environ.get("HSCODE_TEST_PG_URL", "postgresql://postgres@127.0
 TIERS = ("unit", "integration")
 # fixtures that start a JVM, reach a server or train: never in a unit test
 HEAVY_FIXTURES = frozenset({"spark", "pg_url", "pg_seeded_url", "warehouse_url", "textcnn",
-                            "small_prepared"})
+                            "small_prepared", "browser"})
 
 
 # The order `make test` hands whole files to its two xdist workers (--dist loadfile
@@ -106,6 +106,15 @@ def spark():
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():  # noqa: ANN201
+    """One headless system Chromium (Playwright) for the session's page checks."""
+    from tests.browser import chromium
+
+    with chromium() as b:
+        yield b
 
 
 @contextmanager

@@ -117,6 +117,37 @@ def test_extract_then_clean_through_spark_submit_write_partitions_quarantine_and
         p.name for p in (docs.parent / "expectations").iterdir())
 
 
+# GX's Data Docs load Bootstrap, jQuery, bootstrap-table, Vega and Font Awesome from public
+# CDNs and the logo from GX's S3 bucket; on a closed network those requests fail: the
+# validation pages still show their content (unstyled), the index lists nothing (its
+# tables are filled by bootstrap-table). Every file of the site itself must load.
+REMOTE_ASSETS = {"maxcdn.bootstrapcdn.com", "stackpath.bootstrapcdn.com", "code.jquery.com",
+                 "cdnjs.cloudflare.com", "cdn.jsdelivr.net", "unpkg.com",
+                 "great-expectations-web-assets.s3.us-east-2.amazonaws.com"}
+
+
+def _hosts(urls: list[str]) -> set[str | None]:
+    from urllib.parse import urlsplit
+
+    return {urlsplit(u.split(" (")[0]).hostname for u in urls}
+
+
+def test_the_data_docs_validation_pages_render_in_a_browser(home: Path, submitted: dict,  # noqa: ANN001
+                                                            browser, volume: str) -> None:
+    site = Path(submitted["clean_products"]["data_docs"]).parent
+    index = browser.visit(site.joinpath("index.html").resolve().as_uri(),
+                          f"data-docs-index-{volume}")
+    assert _hosts(index.failed_requests) <= REMOTE_ASSETS, index.failed_requests
+    for suite, rows in (("clean_training", "greater than or equal to 1 rows"),
+                        ("clean_scoring", "values must be unique")):
+        (page_file,) = (site / "validations" / suite).rglob("*.html")  # this run's result
+        page = browser.visit(page_file.resolve().as_uri(), f"data-docs-{suite}-{volume}")
+        assert f"Expectation Suite: {suite}" in page.text and "Status: Succeeded" in page.text
+        assert rows in page.text
+        assert _hosts(page.failed_requests) <= REMOTE_ASSETS, page.failed_requests
+        assert _hosts(page.broken_images) <= REMOTE_ASSETS, page.broken_images
+
+
 def test_prepare_training_splits_without_leakage(spark, home: Path, submitted: dict,  # noqa: ANN001
                                                   volume: str,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:

@@ -47,3 +47,46 @@ def import_(
         for row in rejects:
             out.add_row(*(str(v or "") for v in row[:4]))
         console.print(out)
+
+
+@review_app.command("add-reviewer")
+def add_reviewer_(
+    name: Annotated[str, typer.Argument(help="The reviewer's login (recorded on decisions).")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True,
+                                          confirmation_prompt=True,
+                                          help="Asked for when not given.")],
+    config: ConfigOpt = None,
+) -> None:
+    """Add (or reset) a reviewer's login for the review page."""
+    from hscode.review.identity import add_reviewer
+
+    settings = _settings(config)
+    path = settings.data_dir / settings.review.reviewers_file
+    try:
+        add_reviewer(path, name, password)
+    except ValueError as exc:
+        console.print(f"[red]refused[/]: {exc}")
+        raise typer.Exit(2) from exc
+    console.print(f"reviewer {name} can log in to the review page ({path})")
+
+
+@review_app.command("serve")
+def serve_(
+    host: Annotated[Optional[str], typer.Option(help="Address to listen on "
+                                                     "(review.host: 127.0.0.1).")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port (review.port: 8765).")] = None,
+    config: ConfigOpt = None, warehouse_url: WarehouseOpt = None,
+) -> None:
+    """Serve the review page: the queue by priority, decisions recorded under the
+    logged-in reviewer."""
+    from hscode.review.app import serve
+    from hscode.review.identity import load_reviewers
+
+    settings = _settings(config, warehouse_url)
+    cfg = settings.review
+    if not cfg.identity_header and not load_reviewers(settings.data_dir / cfg.reviewers_file):
+        console.print("[yellow]no reviewer can log in yet[/]: `hscode review add-reviewer "
+                      "NAME` first")
+    console.print(f"review page: http://{host or cfg.host}:{port or cfg.port}/ "
+                  f"({settings.warehouse_display})")
+    serve(settings, host, port)

@@ -67,11 +67,13 @@ def hs6_of(code: str) -> str | None:
     return digits[:6] if re.fullmatch(NATIONAL_CODE, digits) else None
 
 
-def review_id(product_id: str, decision: str, hs6: str | None, reviewer: str,
-              decided_at: str, note: str) -> str:
-    """A decision's identity: the digest of what was decided, by whom and when (as given;
-    empty when the file gave no time), so that importing a file again records nothing."""
-    text = "\x1f".join([product_id, decision, hs6 or "", reviewer, decided_at, note])
+def review_id(product_id: str, fingerprint: str, decision: str, hs6: str | None,
+              reviewer: str, decided_at: str, note: str) -> str:
+    """A decision's identity: the digest of the product as reviewed, what was decided, by
+    whom and when (as given; empty when the file gave no time), so that importing a file
+    again records nothing, while the same decision on a changed product is a new one."""
+    text = "\x1f".join([product_id, fingerprint, decision, hs6 or "", reviewer, decided_at,
+                        note])
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
@@ -109,6 +111,7 @@ def _check(row: Mapping[str, str], known: Known, now: dt.datetime
     if len(row["note"]) > NOTE_CHARS:
         return "note_too_long", {}
     prediction = known.predictions.get(pid)
+    fingerprint, assigned = known.products[pid]
     hs6 = hs6_of(row["hs6"]) if row["hs6"] else None
     if row["hs6"] and hs6 is None:
         return "malformed_code", {}
@@ -123,10 +126,9 @@ def _check(row: Mapping[str, str], known: Known, now: dt.datetime
         return "unknown_code", {}
     if decision == "confirmed" and prediction is not None and hs6 != prediction.hs6:
         return "confirmed_code_is_not_the_prediction", {}
-    fingerprint, assigned = known.products[pid]
     return None, {
-        "review_id": review_id(pid, decision, hs6, row["reviewer"], row["decided_at"],
-                               row["note"]),
+        "review_id": review_id(pid, fingerprint, decision, hs6, row["reviewer"],
+                               row["decided_at"], row["note"]),
         "product_id": pid, "decision": decision, "decided_hs6": hs6,
         "reviewer": row["reviewer"], "decided_at": decided_at, "note": row["note"] or None,
         "product_fingerprint": fingerprint, "assigned_hs6": assigned,

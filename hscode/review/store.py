@@ -43,15 +43,17 @@ class ImportReport:
                 f"({reasons})")
 
 
-def known(wh: Warehouse) -> Known:
+def known(wh: Warehouse, product_id: str | None = None,
+          codes: frozenset[str] | None = None) -> Known:
     """Products (fingerprint, assigned HS6), HS 2022 codes, each product's newest
-    prediction and the recorded review ids, read from the warehouse."""
+    prediction and the recorded review ids, read from the warehouse (for every product, or
+    only ``product_id``; ``codes`` when the caller has them already)."""
     products = {pid: (fp, hs6_of(code or "")) for pid, (fp, code) in
-                reviews_sql.product_fingerprints(wh).items()}
+                reviews_sql.product_fingerprints(wh, product_id).items()}
     predictions = {r[0]: Prediction(r[1], r[2], float(r[3]), r[4])
-                   for r in reviews_sql.newest_predictions(wh)}
-    return Known(products, frozenset(hs6_codes(wh)), predictions,
-                 reviews_sql.recorded_review_ids(wh))
+                   for r in reviews_sql.newest_predictions(wh, product_id)}
+    return Known(products, codes if codes is not None else frozenset(hs6_codes(wh)),
+                 predictions, reviews_sql.recorded_review_ids(wh, product_id))
 
 
 def record(wh: Warehouse, outcome: Outcome, import_id: str | None = None,

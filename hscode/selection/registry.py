@@ -87,10 +87,9 @@ class Registry:
         return {"versions": [], "aliases": {}, "decisions": []}
 
     def _save(self, data: dict[str, Any]) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        tmp = self.file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2, default=str))
-        tmp.replace(self.file)
+        from hscode.files import atomic_write_text
+
+        atomic_write_text(self.file, json.dumps(data, indent=2, default=str))
 
     def versions(self) -> list[dict[str, Any]]:
         return self._load()["versions"]
