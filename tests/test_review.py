@@ -74,7 +74,7 @@ def test_a_decision_already_recorded_is_skipped_not_rejected() -> None:
     again = validate(raw, _known(recorded=frozenset(first.accepted["review_id"])), "page",
                      NOW + dt.timedelta(days=1))
     assert (len(again.accepted), len(again.rejected), again.already_recorded) == (0, 0, 1)
-    assert first.accepted["review_id"][0] == review_id("p1", "corrected", "392490", "ana",
+    assert first.accepted["review_id"][0] == review_id("p1", "f1", "corrected", "392490", "ana",
                                                        "2026-11-02T08:00:00", "")
 
 
