@@ -18,6 +18,11 @@ from pathlib import Path
 from hscode.config import Settings
 
 REPO = Path(__file__).resolve().parents[1]
+# How long a connection to the SQLite metadata database waits for a lock (sqlite3's default
+# is 5 s). Under `airflow standalone` on 2 cores the scheduler, dag-processor and api-server
+# write it all the time, and `airflow backfill create` failed with "database is locked".
+# Airflow imports this dict by its dotted name ([database] sql_alchemy_connect_args).
+SQLITE_CONNECT_ARGS = {"timeout": 120}
 
 
 def airflow_env(settings: Settings, config_file: Path | None = None,
@@ -42,6 +47,9 @@ def airflow_env(settings: Settings, config_file: Path | None = None,
         "HSCODE_PATHS__HOME": str(settings.home),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
     })
+    if "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" not in env:  # the embedded SQLite database
+        env.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS",
+                       f"{__name__}.SQLITE_CONNECT_ARGS")
     if config_file is not None:
         env["HSCODE_CONFIG"] = str(Path(config_file).resolve())
     return env

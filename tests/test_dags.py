@@ -244,6 +244,33 @@ def test_backfill_command_runs_the_nightly_dag_and_publishes(project: dict) -> N
         assert result["success"] and result["data_docs"] is None, suite
 
 
+@pytest.mark.integration
+def test_the_selection_report_renders_in_a_browser(project: dict, browser) -> None:  # noqa: ANN001
+    report = project["catalog"].selection_dir(DS) / "report.html"
+    page = browser.visit(report.resolve().as_uri(), "selection-report")
+    assert page.broken_images == [] and page.failed_requests == []
+    images = browser.page.evaluate("() => document.images.length")
+    assert images >= 4  # reliability diagrams, fold box plots, per-code F-beta, confusion
+    assert "Champion:" in page.text and "Hold-out accuracy (every candidate)" in page.text
+    assert page.screenshot.stat().st_size > 20_000
+
+
+@pytest.mark.unit
+def test_the_embedded_airflow_waits_for_sqlite_locks_and_leaves_other_databases_alone(
+        tmp_path: Path) -> None:
+    from hscode.config import load_settings
+    from hscode.local_airflow import SQLITE_CONNECT_ARGS, airflow_env
+
+    settings = load_settings(environ={"HSCODE_PATHS__HOME": str(tmp_path)})
+    env = airflow_env(settings, base={})
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS"] == \
+        "hscode.local_airflow.SQLITE_CONNECT_ARGS"
+    assert SQLITE_CONNECT_ARGS["timeout"] >= 60
+    pg = airflow_env(settings, base={"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN":
+                                     "postgresql+psycopg2://airflow@db/airflow"})
+    assert "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS" not in pg
+
+
 @pytest.mark.unit
 def test_backfill_refuses_a_reversed_range() -> None:
     from typer.testing import CliRunner
@@ -255,10 +282,13 @@ def test_backfill_refuses_a_reversed_range() -> None:
     assert result.exit_code == 2 and "before --from-date" in result.output
 
 
+# --- under a real scheduler (`make test-all`): airflow standalone on the project's home ---
+
 @pytest.fixture(scope="module")
-def scheduler(project: dict) -> Iterator[dict[str, str]]:
+def scheduler(project: dict) -> Iterator[dict]:
     """`airflow standalone` (api-server, scheduler, dag-processor, triggerer) on the
-    project's Airflow home, as a deployment runs it; stopped with its children afterwards."""
+    project's Airflow home, as a deployment runs it; stopped with its children afterwards.
+    Yields its environment and the UI's address."""
     import os
     import signal
     import socket
@@ -281,7 +311,7 @@ def scheduler(project: dict) -> Iterator[dict[str, str]]:
             assert proc.poll() is None and time.monotonic() < deadline, \
                 (project["home"] / "standalone.log").read_text()[-3000:]
             time.sleep(5)
-        yield env
+        yield {"env": env, "url": f"http://localhost:{port}", "started": time.monotonic()}
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -291,8 +321,34 @@ def scheduler(project: dict) -> Iterator[dict[str, str]]:
         log.close()
 
 
+BACKFILLED = ["2026-11-02", "2026-11-03", "2026-11-04"]
+
+
+def _hscode_backfill(project: dict, first: str, last: str) -> str:
+    out = subprocess.run([str(Path(sys.executable).parent / "hscode"), "backfill",
+                          "--model-version", "1", "--config", str(project["config"]),
+                          "--from-date", first, "--to-date", last], env=project["base"],
+                         capture_output=True, text=True, timeout=2000, check=False)
+    shown = out.stdout + out.stderr
+    assert out.returncode == 0, shown[-4000:]
+    return shown
+
+
+def _wait_for_runs(dag_id: str, env: dict, done, timeout_s: float = 1800) -> list[dict]:  # noqa: ANN001
+    """Poll the DAG's runs until ``done(runs)``; the runs then."""
+    import time
+
+    from hscode.local_airflow import dag_runs
+
+    deadline = time.monotonic() + timeout_s
+    while not done(runs := dag_runs(dag_id, env)):
+        assert time.monotonic() < deadline, runs
+        time.sleep(10)
+    return runs
+
+
 @pytest.mark.integration
-@pytest.mark.slow  # about 10 minutes: a standalone Airflow and five nightly runs
+@pytest.mark.slow  # a standalone Airflow and five nightly runs
 @pytest.mark.timeout(2400)
 def test_a_running_scheduler_backfills_three_dates_and_a_rerun_changes_nothing(
         project: dict, scheduler: dict) -> None:
@@ -301,38 +357,104 @@ def test_a_running_scheduler_backfills_three_dates_and_a_rerun_changes_nothing(
     from hscode.warehouse import warehouse_from_settings
     from hscode.warehouse.schema import HS_SCORING_RUNS
 
-    days = ["2026-11-02", "2026-11-03", "2026-11-04"]
-    hscode = [str(Path(sys.executable).parent / "hscode"), "backfill", "--model-version", "1",
-              "--config", str(project["config"])]
-
-    def backfill(first: str, last: str) -> str:
-        started = time.monotonic()
-        out = subprocess.run([*hscode, "--from-date", first, "--to-date", last],
-                             env=project["base"], capture_output=True, text=True,
-                             timeout=2000, check=False)
-        shown = out.stdout + out.stderr
-        assert out.returncode == 0, shown[-4000:]
-        print(f"backfill {first}..{last}: {time.monotonic() - started:.0f} s")
-        return shown
-
-    shown = backfill(days[0], days[-1])
+    started = time.monotonic()
+    shown = _hscode_backfill(project, BACKFILLED[0], BACKFILLED[-1])
+    print(f"backfill of 3 dates: {time.monotonic() - started:.0f} s")
     assert "through the running scheduler" in shown
-    for day in days:
+    for day in BACKFILLED:
         assert f"hscode_nightly_scoring {day}: success" in shown
     settings = project["settings"]
 
     def night(day: str) -> tuple:
         with warehouse_from_settings(settings) as wh:
-            rows = wh.execute("SELECT product_id, hs6, confidence, model_version FROM "
+            rows = wh.execute("SELECT product_id, predicted_hs6, probability, model_version FROM "
                               "hs_predictions WHERE ds = CAST(? AS DATE) ORDER BY product_id",
                               [day])
             run = wh.execute(f"SELECT predicted_rows, unscorable_rows FROM {HS_SCORING_RUNS.name}"
                              " WHERE ds = CAST(? AS DATE)", [day])
         return rows, run
 
-    nights = {day: night(day) for day in days}
+    nights = {day: night(day) for day in BACKFILLED}
     for day, (rows, run) in nights.items():
         assert len(rows) == ROWS and {r[3] for r in rows} == {"registry:1"}, day
         assert run == [(ROWS, 2)], day
-    backfill(days[1], days[1])  # the rerun of one date, through the scheduler again
-    assert night(days[1]) == nights[days[1]]
+    started = time.monotonic()
+    _hscode_backfill(project, BACKFILLED[1], BACKFILLED[1])  # one date again, same path
+    print(f"rerun of one date: {time.monotonic() - started:.0f} s")
+    assert night(BACKFILLED[1]) == nights[BACKFILLED[1]]
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_the_airflow_ui_shows_both_dags_the_green_runs_and_the_backfill(
+        project: dict, scheduler: dict, browser) -> None:  # noqa: ANN001
+    from hscode.local_airflow import dag_runs
+
+    env, url = scheduler["env"], scheduler["url"]
+    backfill_runs = [r for r in dag_runs("hscode_nightly_scoring", env)
+                     if r["logical_date"][:10] in BACKFILLED]
+    assert {r["state"] for r in backfill_runs} == {"success"}  # the test above ran first
+    password = json.loads((Path(env["AIRFLOW_HOME"])
+                           / "simple_auth_manager_passwords.json.generated").read_text())
+    login = browser.login(url, "admin", password["admin"])
+    assert "Sign into Airflow" in login.text
+    pages = {
+        "airflow-dags": ("/dags", "hscode_retrain"),
+        "airflow-nightly-grid": ("/dags/hscode_nightly_scoring", "signal_retrain"),
+        "airflow-nightly-runs": ("/dags/hscode_nightly_scoring/runs", "backfill__"),
+        "airflow-nightly-backfills": ("/dags/hscode_nightly_scoring/backfills",
+                                      f"{BACKFILLED[0]} 00:00:00"),
+    }
+    seen = {}
+    for shot, (path, wait_for) in pages.items():
+        seen[shot] = browser.visit(url + path, shot, wait_for=wait_for)
+        assert seen[shot].broken_images == [] and seen[shot].failed_requests == [], shot
+        assert "/auth/login" not in seen[shot].url, shot  # logged in
+    assert {"hscode_nightly_scoring", "hscode_retrain"} <= set(seen["airflow-dags"].text.split())
+    runs = seen["airflow-nightly-runs"].text
+    for run in backfill_runs:
+        assert run["run_id"] in runs
+    assert "Success" in runs and "Failed" not in runs and "Backfill" in runs
+    assert f"{BACKFILLED[-1]} 23:59:59" in seen["airflow-nightly-backfills"].text
+
+
+@pytest.mark.integration
+@pytest.mark.slow  # a nightly run, then the whole (tiny) retrain under the scheduler
+@pytest.mark.timeout(2400)
+def test_a_drift_breach_makes_the_scheduler_start_the_retrain(project: dict,
+                                                              scheduler: dict) -> None:
+    import time
+
+    from hscode.local_airflow import dag_runs, run_airflow
+
+    env, day = scheduler["env"], "2026-11-05"
+    config = project["config"]
+    original = config.read_text()
+    # the drill: no null catalogs, thresholds near 0, so tonight's drift check breaches
+    config.write_text(original + "drift: {bootstrap_samples: 0, code_psi_threshold: 1.0e-9,"
+                      " code_kl_threshold: 1.0e-9, confidence_psi_threshold: 1.0e-9}\n")
+    try:
+        run_airflow(["dags", "unpause", "hscode_retrain"], env)
+        before = {r["run_id"] for r in dag_runs("hscode_retrain", env)}
+        started = time.monotonic()
+        run_airflow(["dags", "trigger", "hscode_nightly_scoring",
+                     "--logical-date", f"{day}T02:00:00+00:00", "--conf",
+                     json.dumps({"model_version": 1})], env)
+        nightly = _wait_for_runs("hscode_nightly_scoring", env, lambda runs: any(
+            r["logical_date"][:10] == day and r["state"] in ("success", "failed")
+            for r in runs))
+        (tonight,) = [r for r in nightly if r["logical_date"][:10] == day]
+        assert tonight["state"] == "success", tonight
+        drift = json.loads((project["catalog"].run_dir(day) / "drift.json").read_text())
+        assert drift["retrain_recommended"] and drift["breached"], drift
+        print(f"nightly run with the drill: {time.monotonic() - started:.0f} s")
+    finally:
+        config.write_text(original)
+    started = time.monotonic()
+    retrains = _wait_for_runs("hscode_retrain", env, lambda runs: any(
+        r["run_id"] not in before and r["state"] in ("success", "failed") for r in runs))
+    (retrain,) = [r for r in retrains if r["run_id"] not in before]
+    print(f"asset-triggered retrain: {time.monotonic() - started:.0f} s")
+    assert retrain["run_id"].startswith("asset_triggered__"), retrain
+    assert retrain["state"] == "success", retrain
