@@ -173,6 +173,17 @@ def test_an_import_records_good_rows_rejects_bad_ones_and_a_second_import_change
         again = import_file(wh, path, now=NOW + dt.timedelta(hours=5))
         assert (again.recorded, again.already_recorded, again.rejected) == (0, 2, 3)
         assert _snapshot(wh) == first
+        # the night of D2, as reviewers judged its predictions: p3 confirmed, p1 corrected
+        from hscode.warehouse.schema import HS_SCORING_RUNS
+
+        wh.replace_partition(HS_SCORING_RUNS, D2, pa.Table.from_pylist([{
+            "ds": D2, "model_name": "svm", "model_version": "registry:1", "catalog_rows": 3,
+            "predicted_rows": 3, "unscorable_rows": 0, "review_rows": 2,
+            "disagreeing_rows": 2, "review_threshold": 0.9,
+            "published_at": dt.datetime(2026, 11, 2, 3)}], schema=HS_SCORING_RUNS.arrow_schema))
+        assert wh.execute("SELECT CAST(ds AS VARCHAR), model_version, reviewed, confirmed, "
+                          "corrected, not_classifiable FROM hs_scoring_run_reviews") == [
+            (D2.isoformat(), "registry:1", 2, 1, 1, 0)]
 
 
 @pytest.mark.integration
