@@ -205,6 +205,9 @@ class ReviewSettings(_Section):
     reviewers_file: Path = Path("review/reviewers.json")  # under paths.data_dir
     identity_header: str | None = None
     page_size: int = Field(50, ge=1, le=500)
+    # the nightly run asks for a retrain (asset hscode://warehouse/hs_code_reviews) once this
+    # many decisions were recorded since the last retrain's promotion decision; 0 = never
+    retrain_after: int = Field(200, ge=0)
 
 
 class Settings(_Section):

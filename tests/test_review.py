@@ -241,3 +241,34 @@ def test_the_import_command_reports_and_refuses_an_unusable_file(tmp_path: Path)
     assert "unknown_code" in ok.output and "p7" in ok.output
     refused = runner.invoke(app, ["review", "import", str(bad), "--warehouse-url", url])
     assert refused.exit_code == 2 and "lack column" in refused.output
+
+
+@pytest.mark.integration
+def test_enough_new_decisions_ask_for_a_retrain_until_the_next_one_decides(
+        tmp_path: Path) -> None:
+    from hscode.catalog import Catalog
+    from hscode.review.store import import_file, retrain_due
+    from hscode.selection.registry import Decision, Registry
+    from hscode.warehouse import warehouse_from_settings
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path)
+    settings = settings.model_copy(update={"review": settings.review.model_copy(
+        update={"retrain_after": 2})})
+    path = tmp_path / "reviews.csv"
+    path.write_text(REVIEWS_CSV)
+    with warehouse_from_settings(settings) as wh:
+        _seed(wh)
+    assert retrain_due(settings)["due"] is False  # no decision yet
+    with warehouse_from_settings(settings) as wh:
+        import_file(wh, path, now=dt.datetime.now(dt.UTC).replace(tzinfo=None))
+    due = retrain_due(settings)
+    assert (due["decisions"], due["since"], due["due"]) == (2, None, True)
+    # a retrain's promotion decision (promoted or not) starts the count again
+    Registry(Catalog.from_settings(settings).registry).record(1, Decision(
+        promote=False, reason="not better", champion_accuracy=0.7, challenger_accuracy=0.69,
+        champion_only_right=3, challenger_only_right=2, p_value=0.5))
+    assert retrain_due(settings)["decisions"] == 0 and not retrain_due(settings)["due"]
+    off = settings.model_copy(update={"review": settings.review.model_copy(
+        update={"retrain_after": 0})})
+    assert retrain_due(off)["due"] is False

@@ -119,3 +119,14 @@ def read_reviews(wh: Warehouse) -> pa.Table:
         return schema.empty_table()
     return wh.read_arrow(f"SELECT {idents(list(cols))} FROM {ident(HS_CODE_REVIEWS.name)}"
                          ).cast(schema)
+
+
+def decisions_recorded_since(wh: Warehouse, since: dt.datetime | None) -> int:
+    """How many decisions were recorded after ``since`` (naive UTC; None: ever)."""
+    if not wh.columns_of(HS_CODE_REVIEWS.name):
+        return 0
+    table = ident(HS_CODE_REVIEWS.name)
+    if since is None:
+        return int(wh.execute(f"SELECT COUNT(*) FROM {table}")[0][0])
+    return int(wh.execute(f"SELECT COUNT(*) FROM {table} WHERE {ident('recorded_at')} > "
+                          f"{wh.param}", (since,))[0][0])
