@@ -21,7 +21,9 @@ replaces exactly the `ds = D` partitions (snapshot, clean sets, `hs_predictions`
 **Outputs.** Warehouse tables `hs_predictions`, `hs_unscorable`, `hs_scoring_runs`,
 `hs_drift` and the view `hs_review_queue`; reports and Data Docs under `data/runs/ds=D/`.
 The asset `hscode://warehouse/hs_predictions` is updated when a date is published; the asset
-`hscode://signals/drift` when drift crosses its threshold (it triggers `hscode_retrain`).
+`hscode://signals/drift` when drift crosses its threshold, and `hscode://warehouse/hs_code_reviews`
+when reviewers have decided `review.retrain_after` products since the last retrain (both
+trigger `hscode_retrain`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from hscode.orchestration import RUN_DATE, default_args, gate_task, run_summary,
 
 PREDICTIONS = Asset("hscode://warehouse/hs_predictions")
 DRIFT_SIGNAL = Asset("hscode://signals/drift")
+REVIEWS = Asset("hscode://warehouse/hs_code_reviews")
 
 with DAG(
     dag_id="hscode_nightly_scoring",
@@ -59,6 +62,21 @@ with DAG(
         """Emit the drift asset; `hscode_retrain` is scheduled on it."""
         return run_summary(run_date, "drift")["breached"]
 
+    @task.short_circuit
+    def enough_reviews() -> bool:
+        """Continue to the reviews signal once reviewers decided `review.retrain_after`
+        products since the last retrain."""
+        from hscode.config import load_settings
+        from hscode.review.store import retrain_due
+
+        due = retrain_due(load_settings())
+        print(f"reviews since the last retrain: {due}")
+        return due["due"]
+
+    @task(outlets=[REVIEWS])
+    def signal_reviews() -> None:
+        """Emit the reviews asset; `hscode_retrain` is scheduled on it."""
+
     extract = spark_job("extract_products", task_id="extract")
     clean = spark_job("clean_products", task_id="clean")
     score = spark_job("score_catalog", task_id="score", args=[
@@ -75,3 +93,4 @@ with DAG(
     (extract >> validate_snapshot >> clean >> validate_clean >> score
      >> validate_predictions >> publish >> drift >> drift_breached(RUN_DATE)
      >> signal_retrain(RUN_DATE))
+    publish >> enough_reviews() >> signal_reviews()

@@ -9,7 +9,9 @@ through the non-inferiority gate -> HTML report.
 
 **When.** On demand (trigger it in the UI or `airflow dags trigger hscode_retrain`), when
 new labelled data lands (asset `hscode://warehouse/product_master`: post an asset event
-after a load) and when a nightly run marks drift (asset `hscode://signals/drift`).
+after a load), when a nightly run marks drift (asset `hscode://signals/drift`) and when
+reviewers have decided enough products since the last retrain (asset
+`hscode://warehouse/hs_code_reviews`): their decisions are its most trusted labels.
 
 **Run date.** The logical date when there is one, else the day the run starts; its
 snapshot and prepared data are `ds = D` partitions, the report is
@@ -28,6 +30,7 @@ from hscode.orchestration import RUN_DATE, default_args, gate_task, spark_job
 
 LABELLED = Asset("hscode://warehouse/product_master")
 DRIFT_SIGNAL = Asset("hscode://signals/drift")
+REVIEWS = Asset("hscode://warehouse/hs_code_reviews")
 NETWORKS = ("dnn", "lstm", "textcnn")
 
 
@@ -39,7 +42,7 @@ def hscode(cmd: str, task_id: str, **kwargs: object) -> BashOperator:
 
 with DAG(
     dag_id="hscode_retrain",
-    schedule=(LABELLED | DRIFT_SIGNAL),
+    schedule=(LABELLED | DRIFT_SIGNAL | REVIEWS),
     start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),  # runs before it are empty: backfills too
     catchup=False,
     max_active_runs=1,

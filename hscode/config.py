@@ -91,6 +91,7 @@ class TrainingSettings(_Section):
     min_rows_per_code: int = Field(2, ge=1)
     trusted_assurance_levels: tuple[int, ...] = (1, 2, 3, 4)  # the paper: (3, 4)
     assurance_weights: dict[int, float] = {1: 0.5, 2: 0.5, 3: 1.0, 4: 1.0}
+    reviewed_weight: float = Field(2.0, gt=0)  # a reviewer's label, above assurance 4
     upsample_threshold: float = Field(0.01, ge=0, le=1)
     upsample_target: Literal["mean", "median"] = "median"
     upsample_method: Literal["duplicate", "weight", "smote"] = "duplicate"
@@ -204,6 +205,9 @@ class ReviewSettings(_Section):
     reviewers_file: Path = Path("review/reviewers.json")  # under paths.data_dir
     identity_header: str | None = None
     page_size: int = Field(50, ge=1, le=500)
+    # the nightly run asks for a retrain (asset hscode://warehouse/hs_code_reviews) once this
+    # many decisions were recorded since the last retrain's promotion decision; 0 = never
+    retrain_after: int = Field(200, ge=0)
 
 
 class Settings(_Section):

@@ -7,6 +7,9 @@ assurance level, grouped by text, stratified by code), so the figures measured o
 describe the catalog that is scored. The train split keeps only rows of the clean training
 set (trusted assurance levels: all by default) of codes with ``min_rows_per_code`` rows,
 up-sampled, each row weighted by its assurance level (``training.assurance_weights``).
+Reviewers' decisions (``hs_code_reviews``) are the most trusted labels: a reviewed product
+trains with the reviewed code, weighed ``training.reviewed_weight``
+(:mod:`hscode.training.reviewed`).
 
 Writes ``training/prepared/ds=D/split=train|calibration|test`` and, under the run's
 reports, ``prepare_training.json`` (codes excluded for too few rows, split sizes) and
@@ -36,16 +39,29 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
         upsample,
         with_assurance_weight,
     )
+    from hscode.training.reviewed import (
+        DECISIONS_SCHEMA,
+        REVIEWED_LEVEL,
+        apply_decisions,
+        decisions_for,
+    )
+    from hscode.warehouse import warehouse_from_settings
+    from hscode.warehouse.reviews import read_reviews
 
     t = settings.training
     catalog = Catalog.from_settings(settings)
     spark = build_spark(settings, resolve_master(args.master, settings), "hscode-prepare")
-    # extract: every catalog row with a valid code, and which of them training may use
-    labelled = (read_partition(spark, catalog.scoring_set, args.ds)
-                .where(F.col("code_status") == "valid")
-                .select("product_id", "text", "hs6", "assurance_level", "conflicting_code")
-                .cache())
-    trainable = read_partition(spark, catalog.training_set, args.ds).select("product_id")
+    # extract: every catalog row with a valid code or a reviewer's, which of them training
+    # may use (the clean training set, and every reviewed row)
+    with warehouse_from_settings(settings) as wh:
+        reviews = read_reviews(wh)
+    decisions = decisions_for(read_partition(spark, catalog.raw_products, args.ds),
+                              spark.createDataFrame(reviews.to_pandas(),
+                                                    schema=DECISIONS_SCHEMA), args.ds)
+    labelled = apply_decisions(read_partition(spark, catalog.scoring_set, args.ds),
+                               decisions).cache()
+    trainable = read_partition(spark, catalog.training_set, args.ds).select("product_id") \
+        .unionByName(labelled.where("reviewed").select("product_id")).distinct()
     # transform: held-out splits drawn like the catalog; train narrowed to trusted rows of
     # codes with enough of them
     split = three_way_split(labelled, t.test_size, t.calibration_size, t.seed).cache()
@@ -58,7 +74,7 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     by = "weight" if t.upsample_method == "weight" else "duplicate"
     train_up = with_assurance_weight(
         upsample(train.drop("split"), t.seed, threshold, t.upsample_target, by=by),
-        t.assurance_weights)
+        {**t.assurance_weights, REVIEWED_LEVEL: t.reviewed_weight})
     rows_in, n_pool = labelled.count(), pool.count()
     n_trusted, n_train = trusted.count(), train.count()
     sizes = {r["split"]: r["count"] for r in held_out.groupBy("split").count().collect()}
@@ -75,10 +91,12 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     prepared = train_up.withColumn("split", F.lit("train")).unionByName(
         held_out.withColumn("copy", F.lit(0)).withColumn("weight", F.lit(1.0)))
     (prepared.select("product_id", "text", "hs6", "assurance_level", "conflicting_code",
-                     "weight", "copy", "split")
+                     "reviewed", "weight", "copy", "split")
      .repartition(1, "split").sortWithinPartitions("hs6", "product_id", "copy")
      .write.mode("overwrite").partitionBy("split").parquet(str(out)))
     counts = class_counts(train, train_up).toPandas()
+    reviewed = {r["split"]: r["count"] for r in prepared.where("reviewed AND copy = 0")
+                .groupBy("split").count().collect()}
     report = catalog.run_dir(args.ds)
     report.mkdir(parents=True, exist_ok=True)
     counts.to_csv(report / "class_counts.csv", index=False)
@@ -91,6 +109,8 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
         "train_rows_upsampled": int(counts["rows_after"].sum()),
         "codes_upsampled": int((counts["rows_after"] > counts["rows_before"]).sum()),
         "prepared": str(out),
+        # reviewers' labels used, per split (each product once)
+        "reviewed_rows": {k: int(reviewed.get(k, 0)) for k in ("train", "calibration", "test")},
     }
     write_summary(catalog, args.ds, "prepare_training", summary)
     return {k: v for k, v in summary.items() if k != "excluded_codes"}

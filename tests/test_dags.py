@@ -78,7 +78,10 @@ def test_nightly_task_graph(dags: dict) -> None:
     tasks = dags["dags"]["hscode_nightly_scoring"]["tasks"]
     chain = ["extract", "validate_snapshot", "clean", "validate_clean", "score",
              "validate_predictions", "publish", "drift_check", "drift_breached", "signal_retrain"]
-    assert set(tasks) == set(chain)
+    assert set(tasks) == set(chain) | {"enough_reviews", "signal_reviews"}
+    assert tasks["enough_reviews"]["upstream"] == ["publish"]
+    assert tasks["signal_reviews"]["upstream"] == ["enough_reviews"]
+    assert tasks["signal_reviews"]["outlets"] == ["hscode://warehouse/hs_code_reviews"]
     for before, after in zip(chain, chain[1:], strict=False):
         assert tasks[after]["upstream"] == [before], after
     spark = {t for t, v in tasks.items() if v["type"] == "SparkSubmitOperator"}

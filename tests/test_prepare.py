@@ -124,3 +124,59 @@ def test_upsample_by_weight_keeps_each_row_once_and_weighs_minorities(spark) -> 
         # minorities weigh as much as the target rows would (times the level's 0.5)
         expected = 0.5 * (target if n < target and n / 1000 < 0.05 else n)
         assert weights[code][1] == pytest.approx(expected, rel=0.02), code
+
+
+@pytest.mark.integration
+def test_reviewers_labels_win_and_count_only_for_the_product_as_reviewed(spark) -> None:  # noqa: ANN001
+    import datetime as dt
+
+    import duckdb
+
+    from hscode.training.reviewed import DECISIONS_SCHEMA, apply_decisions, decisions_for
+    from hscode.warehouse.schema import product_fingerprint
+
+    products = [  # product_id, short, medium, etim, hs_code
+        ("p1", "plastic bowls", None, "EC000001", "3924100000"),
+        ("p2", "mystery box", "n/a", None, "3924900000"),
+        ("p3", "plastic chair", None, None, "9403600000"),
+        ("p4", "usb charger", None, None, "8504400000"),
+        ("p5", "steel screws", None, None, "7318150000"),
+        ("p6", "wooden spoon", None, None, "99"),  # the catalog's code is invalid
+    ]
+    raw = spark.createDataFrame(products, "product_id string, short_description string, "
+                                "medium_description string, etim_class string, hs_code string")
+    # the warehouse's digest of each product as a reviewer saw it (DuckDB's md5 of the same
+    # fields): the Spark side must compute the very same one
+    with duckdb.connect() as con:
+        con.execute("CREATE TABLE m (product_id VARCHAR, short_description VARCHAR, "
+                    "medium_description VARCHAR, etim_class VARCHAR, hs_code VARCHAR)")
+        con.executemany("INSERT INTO m VALUES (?, ?, ?, ?, ?)", products)
+        seen = dict(con.execute(f"SELECT product_id, {product_fingerprint('m')} FROM m")
+                    .fetchall())
+    day = dt.datetime(2026, 11, 1, 9)
+    reviews = spark.createDataFrame([
+        ("r1", "p1", "corrected", "392490", day, seen["p1"]),
+        ("r2", "p2", "not_classifiable", None, day, seen["p2"]),
+        ("r3", "p3", "corrected", "940390", day, "a product as it was before"),
+        ("r4", "p4", "corrected", "850410", day + dt.timedelta(days=1), seen["p4"]),
+        ("r5", "p5", "corrected", "731814", day, seen["p5"]),
+        ("r6", "p5", "confirmed", "731815", day + dt.timedelta(hours=2), seen["p5"]),
+        ("r7", "p6", "corrected", "441990", day, seen["p6"]),
+    ], DECISIONS_SCHEMA)
+    decisions = decisions_for(raw, reviews, "2026-11-01")
+    assertDataFrameEqual(decisions, spark.createDataFrame(
+        [("p1", "corrected", "392490"), ("p2", "not_classifiable", None),
+         ("p5", "confirmed", "731815"), ("p6", "corrected", "441990")],
+        "product_id string, decision string, decided_hs6 string"))
+    scoring = spark.createDataFrame(
+        [(p, f"text {p}", (code or "")[:6] if p != "p6" else None,
+          "valid" if p != "p6" else "invalid_code", 3, False)
+         for p, _, _, _, code in products],
+        "product_id string, text string, hs6 string, code_status string, "
+        "assurance_level int, conflicting_code boolean")
+    labelled = apply_decisions(scoring, decisions).select("product_id", "hs6",
+                                                          "assurance_level", "reviewed")
+    assertDataFrameEqual(labelled, spark.createDataFrame([
+        ("p1", "392490", 5, True), ("p3", "940360", 3, False), ("p4", "850440", 3, False),
+        ("p5", "731815", 5, True), ("p6", "441990", 5, True)],
+        "product_id string, hs6 string, assurance_level int, reviewed boolean"))

@@ -173,6 +173,17 @@ def test_an_import_records_good_rows_rejects_bad_ones_and_a_second_import_change
         again = import_file(wh, path, now=NOW + dt.timedelta(hours=5))
         assert (again.recorded, again.already_recorded, again.rejected) == (0, 2, 3)
         assert _snapshot(wh) == first
+        # the night of D2, as reviewers judged its predictions: p3 confirmed, p1 corrected
+        from hscode.warehouse.schema import HS_SCORING_RUNS
+
+        wh.replace_partition(HS_SCORING_RUNS, D2, pa.Table.from_pylist([{
+            "ds": D2, "model_name": "svm", "model_version": "registry:1", "catalog_rows": 3,
+            "predicted_rows": 3, "unscorable_rows": 0, "review_rows": 2,
+            "disagreeing_rows": 2, "review_threshold": 0.9,
+            "published_at": dt.datetime(2026, 11, 2, 3)}], schema=HS_SCORING_RUNS.arrow_schema))
+        assert wh.execute("SELECT CAST(ds AS VARCHAR), model_version, reviewed, confirmed, "
+                          "corrected, not_classifiable FROM hs_scoring_run_reviews") == [
+            (D2.isoformat(), "registry:1", 2, 1, 1, 0)]
 
 
 @pytest.mark.integration
@@ -230,3 +241,34 @@ def test_the_import_command_reports_and_refuses_an_unusable_file(tmp_path: Path)
     assert "unknown_code" in ok.output and "p7" in ok.output
     refused = runner.invoke(app, ["review", "import", str(bad), "--warehouse-url", url])
     assert refused.exit_code == 2 and "lack column" in refused.output
+
+
+@pytest.mark.integration
+def test_enough_new_decisions_ask_for_a_retrain_until_the_next_one_decides(
+        tmp_path: Path) -> None:
+    from hscode.catalog import Catalog
+    from hscode.review.store import import_file, retrain_due
+    from hscode.selection.registry import Decision, Registry
+    from hscode.warehouse import warehouse_from_settings
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path)
+    settings = settings.model_copy(update={"review": settings.review.model_copy(
+        update={"retrain_after": 2})})
+    path = tmp_path / "reviews.csv"
+    path.write_text(REVIEWS_CSV)
+    with warehouse_from_settings(settings) as wh:
+        _seed(wh)
+    assert retrain_due(settings)["due"] is False  # no decision yet
+    with warehouse_from_settings(settings) as wh:
+        import_file(wh, path, now=dt.datetime.now(dt.UTC).replace(tzinfo=None))
+    due = retrain_due(settings)
+    assert (due["decisions"], due["since"], due["due"]) == (2, None, True)
+    # a retrain's promotion decision (promoted or not) starts the count again
+    Registry(Catalog.from_settings(settings).registry).record(1, Decision(
+        promote=False, reason="not better", champion_accuracy=0.7, challenger_accuracy=0.69,
+        champion_only_right=3, challenger_only_right=2, p_value=0.5))
+    assert retrain_due(settings)["decisions"] == 0 and not retrain_due(settings)["due"]
+    off = settings.model_copy(update={"review": settings.review.model_copy(
+        update={"retrain_after": 0})})
+    assert retrain_due(off)["due"] is False

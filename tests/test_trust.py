@@ -23,6 +23,7 @@ from hscode.ensemble import route, vote
 from hscode.scoring.drift import drift_metrics
 from hscode.scoring.reference import build_reference, review_threshold
 from hscode.selection.registry import promotion_decision
+from tests.conftest import SHARED_DATA
 
 pytestmark = pytest.mark.unit
 
@@ -194,7 +195,7 @@ def test_gate_rows_leave_out_what_the_champion_trained_on(tmp_path: Path) -> Non
 
 
 def _declared_codes() -> pd.Series:
-    path = Path(__file__).resolve().parents[2] / "shared" / "data" / "declarations.csv"
+    path = SHARED_DATA / "declarations.csv"
     return pd.read_csv(path, dtype=str, usecols=["hs10"])["hs10"].str[:6]
 
 

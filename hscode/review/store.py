@@ -120,4 +120,22 @@ def import_file(wh: Warehouse, path: Path, reviewer: str | None = None,
                         {str(k): int(v) for k, v in reasons.items()})
 
 
-__all__ = ["COLUMNS", "ImportReport", "import_file", "known", "read_csv", "record"]
+def retrain_due(settings) -> dict:  # noqa: ANN001 (hscode.config.Settings)
+    """Whether reviewers have decided enough since the last retrain (the registry's latest
+    promotion decision, promoted or not) to ask for the next: ``review.retrain_after``
+    decisions recorded after it. Returns the count, the time and whether it is due."""
+    from hscode.catalog import Catalog
+    from hscode.selection.registry import Registry
+    from hscode.warehouse import warehouse_from_settings
+
+    decisions = Registry(Catalog.from_settings(settings).registry).decisions()
+    since = dt.datetime.fromisoformat(decisions[-1]["at"]).astimezone(dt.UTC).replace(
+        tzinfo=None) if decisions else None
+    with warehouse_from_settings(settings) as wh:
+        count = reviews_sql.decisions_recorded_since(wh, since)
+    threshold = settings.review.retrain_after
+    return {"decisions": count, "since": since.isoformat() if since else None,
+            "threshold": threshold, "due": bool(threshold) and count >= threshold}
+
+
+__all__ = ["COLUMNS", "ImportReport", "import_file", "known", "read_csv", "record", "retrain_due"]

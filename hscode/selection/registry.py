@@ -110,6 +110,10 @@ class Registry:
         self._save(data)
         return version
 
+    def decisions(self) -> list[dict[str, Any]]:
+        """Every promotion decision, oldest first (each with its time, ``at``)."""
+        return self._load()["decisions"]
+
     def alias(self, name: str = "champion") -> dict[str, Any] | None:
         """The version entry an alias points to, if any."""
         data = self._load()

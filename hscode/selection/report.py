@@ -124,7 +124,8 @@ def write_report(path: Path, *, summary: dict[str, Any], folds: pd.DataFrame,
         name="codes recommended")
     hold = pd.DataFrame([{"model": m, **{k: v.get(k) for k in (
         "hs6_accuracy", "hs4_accuracy", "hs2_accuracy", "top3_accuracy", "macro_f1",
-        "weighted_f1")}} for m, v in holdout.items()])
+        "weighted_f1", "reviewed_test_rows", "reviewed_hs6_accuracy")}}
+        for m, v in holdout.items()])
     dec = "".join(f"<tr><th>{esc(str(k))}</th><td>{esc(str(v))}</td></tr>"
                   for k, v in decision.items())
     body = f"""<!doctype html><html><head><meta charset="utf-8">

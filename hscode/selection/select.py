@@ -238,6 +238,11 @@ def promote(settings: Settings, ds: str, progress: Callable[[str], None] = lambd
     return out
 
 
+def _prepared_summary(catalog: Catalog, ds: str) -> dict[str, Any]:
+    path = catalog.run_dir(ds) / "prepare_training.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def candidate_summary(settings: Settings, cv: dict[str, Any], candidates: dict[str, str],
                       references: dict[str, dict[str, Any]]) -> pd.DataFrame:
     """One row per candidate: CV figures, test-split figures, calibration and threshold
@@ -253,7 +258,8 @@ def candidate_summary(settings: Settings, cv: dict[str, Any], candidates: dict[s
         if art is not None and (art / "metrics.json").is_file():
             m = json.loads((art / "metrics.json").read_text())
             row.update({k: m.get(k) for k in ("hs6_accuracy", "hs4_accuracy", "hs2_accuracy",
-                                              "top3_accuracy", "ece_uncalibrated", "ece")})
+                                              "top3_accuracy", "ece_uncalibrated", "ece",
+                                              "reviewed_test_rows", "reviewed_hs6_accuracy")})
             t = review_threshold(references[model], settings.scoring.review_precision)
             row.update(threshold=t.value, test_precision=t.precision,
                        test_coverage=t.coverage)
@@ -283,6 +289,10 @@ def report(settings: Settings, ds: str) -> dict[str, Any]:
         "promoted": promoted["promoted"], "holdout_hs6": metrics["hs6_accuracy"],
         "holdout_hs4": metrics["hs4_accuracy"], "holdout_hs2": metrics["hs2_accuracy"],
         "holdout_ece": metrics.get("ece"),
+        # reviewers' labels in the prepared data (train / calibration / test) and the
+        # champion's accuracy on the reviewed test rows
+        "reviewed_rows": _prepared_summary(catalog, ds).get("reviewed_rows"),
+        "reviewed_hs6": metrics.get("reviewed_hs6_accuracy"),
     }
     preds = pd.read_csv(run_dir / "holdout_predictions.csv", dtype=str)
     path = write_report(run_dir / "report.html", summary=summary,

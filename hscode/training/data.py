@@ -39,12 +39,13 @@ def load_prepared(path: Path) -> PreparedData:
         ["hs6", "product_id"], kind="stable").reset_index(drop=True)
 
     def held_out(name: str) -> pd.DataFrame:
-        # with the catalog's conflicting-description flag where the prepare job wrote it
+        # with the catalog's conflicting-description flag and whether a reviewer labelled
+        # the row, where the prepare job wrote them
         d = path / f"split={name}"
         if not d.is_dir():
             return pd.DataFrame(columns=COLUMNS)
         rows = pd.read_parquet(d)
-        keep = COLUMNS + [c for c in ("conflicting_code",) if c in rows.columns]
+        keep = COLUMNS + [c for c in ("conflicting_code", "reviewed") if c in rows.columns]
         return rows[keep].sort_values("product_id").reset_index(drop=True)
 
     return PreparedData(train=train, test=held_out("test"), labels=sorted(set(train["hs6"])),

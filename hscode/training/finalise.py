@@ -46,6 +46,19 @@ def calibration_record(cal_scores: np.ndarray, cal_truth: list[str], test_scores
     return out
 
 
+def reviewed_accuracy(test: Any, scores: np.ndarray, labels: list[str]) -> dict[str, Any]:  # noqa: ANN401
+    """HS6 accuracy on the test rows a reviewer labelled (the labels people vouched for):
+    ``reviewed_test_rows`` and ``reviewed_hs6_accuracy`` (None without such rows)."""
+    mask = np.asarray(test["reviewed"], bool) if "reviewed" in test and len(scores) else \
+        np.zeros(len(test), bool)
+    if not mask.any():
+        return {"reviewed_test_rows": 0, "reviewed_hs6_accuracy": None}
+    predicted = np.asarray(labels, dtype=object)[scores[mask].argmax(axis=1)]
+    truth = np.asarray(test["hs6"], dtype=object)[mask]
+    return {"reviewed_test_rows": int(mask.sum()),
+            "reviewed_hs6_accuracy": float((predicted == truth).mean())}
+
+
 def finalise_artifact(artifact: Path, prepared: Path) -> dict[str, Any]:
     """Calibrate ``artifact`` on ``prepared``'s calibration split, write its test metrics
     (kept when the trainer wrote them) and its scoring reference; return the calibration
@@ -70,7 +83,8 @@ def finalise_artifact(artifact: Path, prepared: Path) -> dict[str, Any]:
                                          list(lab[test_scores.argmax(axis=1)]),
                                          top_k_codes(test_scores, predictor.labels))
     metrics.update(ece=record.get("ece_after"), ece_uncalibrated=record.get("ece_before"),
-                   temperature=record["temperature"])
+                   temperature=record["temperature"], **reviewed_accuracy(
+                       data.test, test_scores, predictor.labels))
     metrics_file.write_text(json.dumps(metrics, indent=2), encoding="utf-8")
     # the reference from the same scores, calibrated: each split is scored once
     t = record["temperature"]

@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import pyarrow as pa
+
 from hscode.warehouse.base import Warehouse
 from hscode.warehouse.schema import (
     HS_CODE_REVIEWS,
@@ -13,6 +15,7 @@ from hscode.warehouse.schema import (
     HS_REVIEW_REJECTS,
     PRODUCT_MASTER,
     ident,
+    idents,
     product_fingerprint,
 )
 
@@ -104,3 +107,26 @@ def import_rejects(wh: Warehouse, import_id: str, limit: int | None = None
 def import_filter(wh: Warehouse) -> str:
     """The WHERE clause selecting one import's rejects (its id bound as the parameter)."""
     return f"{ident('import_id')} = {wh.param}"
+
+
+def read_reviews(wh: Warehouse) -> pa.Table:
+    """Every decision (``review_id, product_id, decision, decided_hs6, decided_at,
+    product_fingerprint``); none when the warehouse predates the review tables."""
+    cols = ("review_id", "product_id", "decision", "decided_hs6", "decided_at",
+            "product_fingerprint")
+    schema = pa.schema([f for f in HS_CODE_REVIEWS.arrow_schema if f.name in cols])
+    if not wh.columns_of(HS_CODE_REVIEWS.name):
+        return schema.empty_table()
+    return wh.read_arrow(f"SELECT {idents(list(cols))} FROM {ident(HS_CODE_REVIEWS.name)}"
+                         ).cast(schema)
+
+
+def decisions_recorded_since(wh: Warehouse, since: dt.datetime | None) -> int:
+    """How many decisions were recorded after ``since`` (naive UTC; None: ever)."""
+    if not wh.columns_of(HS_CODE_REVIEWS.name):
+        return 0
+    table = ident(HS_CODE_REVIEWS.name)
+    if since is None:
+        return int(wh.execute(f"SELECT COUNT(*) FROM {table}")[0][0])
+    return int(wh.execute(f"SELECT COUNT(*) FROM {table} WHERE {ident('recorded_at')} > "
+                          f"{wh.param}", (since,))[0][0])

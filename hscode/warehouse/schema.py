@@ -405,4 +405,26 @@ HS_PRODUCT_CODES = View(
          f"p.{ident('product_id')} AND r.{ident('latest')} = 1"),
 )
 
-ALL_VIEWS: tuple[View, ...] = (HS_CURRENT_REVIEWS, HS_REVIEW_QUEUE, HS_PRODUCT_CODES)
+def _count_if(condition: str) -> str:
+    return f"SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)"
+
+
+_R = {c: f"r.{ident(c)}" for c in ("decision", "decided_hs6", "reviewed_hs6", "review_id")}
+_CONFIRMED = _count_if(f"{_R['decided_hs6']} = {_R['reviewed_hs6']}")
+_CORRECTED = _count_if(f"{_R['decided_hs6']} <> {_R['reviewed_hs6']}")
+_UNCLASSIFIABLE = _count_if(f"{_R['decision']} = 'not_classifiable'")
+HS_SCORING_RUN_REVIEWS = View(
+    name="hs_scoring_run_reviews",
+    description="Per published night and model version: how many of its predictions "
+                "reviewers later confirmed, corrected or found not classifiable.",
+    sql=(f"SELECT s.{ident('ds')}, s.{ident('model_version')}, "
+         f"COUNT({_R['review_id']}) AS {ident('reviewed')}, "
+         f"{_CONFIRMED} AS {ident('confirmed')}, {_CORRECTED} AS {ident('corrected')}, "
+         f"{_UNCLASSIFIABLE} AS {ident('not_classifiable')} "
+         f"FROM {ident(HS_SCORING_RUNS.name)} s LEFT JOIN {ident(HS_CODE_REVIEWS.name)} r "
+         f"ON r.{ident('reviewed_ds')} = s.{ident('ds')} AND r.{ident('reviewed_model_version')}"
+         f" = s.{ident('model_version')} GROUP BY s.{ident('ds')}, s.{ident('model_version')}"),
+)
+
+ALL_VIEWS: tuple[View, ...] = (HS_CURRENT_REVIEWS, HS_REVIEW_QUEUE, HS_PRODUCT_CODES,
+                               HS_SCORING_RUN_REVIEWS)
