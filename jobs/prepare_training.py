@@ -54,10 +54,11 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     # extract: every catalog row with a valid code or a reviewer's, which of them training
     # may use (the clean training set, and every reviewed row)
     with warehouse_from_settings(settings) as wh:
-        reviews = read_reviews(wh)
-    decisions = decisions_for(read_partition(spark, catalog.raw_products, args.ds),
-                              spark.createDataFrame(reviews.to_pandas(),
-                                                    schema=DECISIONS_SCHEMA), args.ds)
+        reviews = spark.createDataFrame(read_reviews(wh).to_pandas(), schema=DECISIONS_SCHEMA)
+    # a decision counts for the product as it is in this date's snapshot (none: no reviews)
+    decisions = decisions_for(read_partition(spark, catalog.raw_products, args.ds), reviews,
+                              args.ds) if not reviews.isEmpty() else reviews.select(
+        "product_id", "decision", "decided_hs6")
     labelled = apply_decisions(read_partition(spark, catalog.scoring_set, args.ds),
                                decisions).cache()
     trainable = read_partition(spark, catalog.training_set, args.ds).select("product_id") \
