@@ -146,6 +146,14 @@ p1,corrected,392410,ana,2026-11-02T15:00:00,"bowls, not ""other"" <b>plastics</b
 """
 
 
+@pytest.fixture
+def sheet(tmp_path: Path) -> Path:
+    """A reviewer's spreadsheet: two good rows and three bad ones."""
+    path = tmp_path / "reviews.csv"
+    path.write_text(REVIEWS_CSV)
+    return path
+
+
 def _snapshot(wh) -> dict:  # noqa: ANN001
     from hscode.warehouse.schema import HS_CODE_REVIEWS, HS_REVIEW_REJECTS
 
@@ -154,15 +162,13 @@ def _snapshot(wh) -> dict:  # noqa: ANN001
 
 @pytest.mark.integration
 def test_an_import_records_good_rows_rejects_bad_ones_and_a_second_import_changes_nothing(
-        warehouse_url: str, tmp_path: Path) -> None:
+        warehouse_url: str, sheet: Path) -> None:
     from hscode.review.store import import_file
     from hscode.warehouse import open_warehouse
 
-    path = tmp_path / "reviews.csv"
-    path.write_text(REVIEWS_CSV)
     with open_warehouse(warehouse_url, retries=0) as wh:
         _seed(wh)
-        report = import_file(wh, path, now=NOW)
+        report = import_file(wh, sheet, now=NOW)
         assert (report.rows, report.recorded, report.rejected) == (5, 2, 3)
         assert report.reasons == {"unknown_code": 1, "unknown_product": 1,
                                   "duplicate_in_file": 1}
@@ -170,7 +176,7 @@ def test_an_import_records_good_rows_rejects_bad_ones_and_a_second_import_change
         p3 = next(r for r in first["hs_code_reviews"] if r["product_id"] == "p3")
         assert (p3["decided_hs6"], p3["reviewed_hs6"], p3["reviewed_ds"]) == (
             "392410", "392410", D2)  # confirmed the newest prediction
-        again = import_file(wh, path, now=NOW + dt.timedelta(hours=5))
+        again = import_file(wh, sheet, now=NOW + dt.timedelta(hours=5))
         assert (again.recorded, again.already_recorded, again.rejected) == (0, 2, 3)
         assert _snapshot(wh) == first
         # the night of D2, as reviewers judged its predictions: p3 confirmed, p1 corrected
@@ -188,12 +194,10 @@ def test_an_import_records_good_rows_rejects_bad_ones_and_a_second_import_change
 
 @pytest.mark.integration
 def test_reviewed_products_win_in_the_answer_and_leave_the_queue_until_they_change(
-        warehouse_url: str, tmp_path: Path) -> None:
+        warehouse_url: str, sheet: Path) -> None:
     from hscode.review.store import import_file
     from hscode.warehouse import open_warehouse
 
-    path = tmp_path / "reviews.csv"
-    path.write_text(REVIEWS_CSV)
     with open_warehouse(warehouse_url, retries=0) as wh:
         _seed(wh)
         query = ("SELECT product_id, final_hs6, source, review_decision, predicted_hs6, "
@@ -205,7 +209,7 @@ def test_reviewed_products_win_in_the_answer_and_leave_the_queue_until_they_chan
         queue = "SELECT product_id FROM hs_review_queue WHERE ds = CAST(? AS DATE) " \
             "ORDER BY product_id".replace("?", wh.param)
         assert [r[0] for r in wh.execute(queue, [D2.isoformat()])] == ["p1", "p3"]
-        import_file(wh, path, now=NOW)
+        import_file(wh, sheet, now=NOW)
         after = {r[0]: r for r in wh.execute(query, [D2.isoformat()])}
         assert after["p1"][1:4] == ("392410", "review", "corrected")
         assert after["p3"][1:4] == ("392410", "review", "confirmed")  # overrides 940360
@@ -222,7 +226,8 @@ def test_reviewed_products_win_in_the_answer_and_leave_the_queue_until_they_chan
 
 
 @pytest.mark.integration
-def test_the_import_command_reports_and_refuses_an_unusable_file(tmp_path: Path) -> None:
+def test_the_import_command_reports_and_refuses_an_unusable_file(tmp_path: Path,
+                                                                 sheet: Path) -> None:
     from typer.testing import CliRunner
 
     from hscode.cli import app
@@ -231,8 +236,7 @@ def test_the_import_command_reports_and_refuses_an_unusable_file(tmp_path: Path)
     url = f"duckdb:///{tmp_path / 'wh.duckdb'}"
     with open_warehouse(url, retries=0) as wh:
         _seed(wh)
-    good, bad = tmp_path / "reviews.csv", tmp_path / "wrong.csv"
-    good.write_text(REVIEWS_CSV)
+    good, bad = sheet, tmp_path / "wrong.csv"
     bad.write_text("sku,code\np1,392410\n")
     runner = CliRunner()
     ok = runner.invoke(app, ["review", "import", str(good), "--warehouse-url", url])
@@ -245,7 +249,7 @@ def test_the_import_command_reports_and_refuses_an_unusable_file(tmp_path: Path)
 
 @pytest.mark.integration
 def test_enough_new_decisions_ask_for_a_retrain_until_the_next_one_decides(
-        tmp_path: Path) -> None:
+        tmp_path: Path, sheet: Path) -> None:
     from hscode.catalog import Catalog
     from hscode.review.store import import_file, retrain_due
     from hscode.selection.registry import Decision, Registry
@@ -255,13 +259,11 @@ def test_enough_new_decisions_ask_for_a_retrain_until_the_next_one_decides(
     settings = make_settings(tmp_path)
     settings = settings.model_copy(update={"review": settings.review.model_copy(
         update={"retrain_after": 2})})
-    path = tmp_path / "reviews.csv"
-    path.write_text(REVIEWS_CSV)
     with warehouse_from_settings(settings) as wh:
         _seed(wh)
     assert retrain_due(settings)["due"] is False  # no decision yet
     with warehouse_from_settings(settings) as wh:
-        import_file(wh, path, now=dt.datetime.now(dt.UTC).replace(tzinfo=None))
+        import_file(wh, sheet, now=dt.datetime.now(dt.UTC).replace(tzinfo=None))
     due = retrain_due(settings)
     assert (due["decisions"], due["since"], due["due"]) == (2, None, True)
     # a retrain's promotion decision (promoted or not) starts the count again
