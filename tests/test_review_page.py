@@ -97,6 +97,7 @@ def test_the_page_refuses_anyone_without_a_login_or_a_form_token(served: dict) -
     url = served["url"]
     assert httpx.get(url).status_code == 401
     assert httpx.get(url, auth=("ana", "wrong password")).status_code == 401
+    assert httpx.get(f"{url}/?ds=yesterday", auth=("ana", PASSWORD)).status_code == 400
     form = {"product_id": "p1", "decision": "confirmed"}
     assert httpx.post(f"{url}/decide", data=form).status_code == 401
     forged = httpx.post(f"{url}/decide", data={**form, "csrf": "0" * 64},

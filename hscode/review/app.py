@@ -82,8 +82,12 @@ def create_app(settings: Settings, tokens: CsrfTokens | None = None) -> FastAPI:
               q: str = "", done: str = "", error: str = "") -> HTMLResponse:
         entries, described, _ = codes()
         page = max(page, 1)
+        try:
+            chosen = dt.date.fromisoformat(ds) if ds else None
+        except ValueError as exc:
+            raise HTTPException(400, "ds is a date: YYYY-MM-DD") from exc
         with warehouse_from_settings(settings) as wh:
-            day = dt.date.fromisoformat(ds) if ds else latest_run_date(wh)
+            day = chosen or latest_run_date(wh)
             total, rows = queue_page(wh, day, cfg.page_size, (page - 1) * cfg.page_size) \
                 if day else (0, [])
         for row in rows:
