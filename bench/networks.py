@@ -24,7 +24,7 @@ from typing import Any
 RESULTS = Path(__file__).with_name("results.jsonl")
 
 
-def _value(text: str) -> Any:  # noqa: ANN401
+def _value(text: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError:

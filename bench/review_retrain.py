@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NIGHTS = ("2026-11-01", "2026-11-02")
 
 
-def _night(settings, ds: str, model: str):  # noqa: ANN001, ANN202
+def _night(settings, ds: str, model: str):
     from hscode.training.train import train
     from jobs import clean_products, extract_products, prepare_training
 

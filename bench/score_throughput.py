@@ -80,7 +80,7 @@ def timed(out: dict[str, Any], name: str) -> Iterator[None]:
     out[f"{name}_peak_rss_gb"] = round(mem.peak / 2**30, 2)
 
 
-def build_catalog(source_home: Path, bench_home: Path, rows: int) -> Any:  # noqa: ANN401
+def build_catalog(source_home: Path, bench_home: Path, rows: int) -> Any:
     """A bench home whose warehouse holds ``rows`` products (the real ones, repeated)."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -135,7 +135,7 @@ def bench_one(source_home: Path, rows: int, master: str) -> dict[str, Any]:
     out: dict[str, Any] = {"rows": rows, "model": f"{model.name} {model.version}",
                            "master": master, "cpus": os.cpu_count()}
 
-    def step(name: str, fn: Callable[[], Any]) -> Any:  # noqa: ANN401
+    def step(name: str, fn: Callable[[], Any]) -> Any:
         with timed(out, name):
             return fn()
 

@@ -33,7 +33,7 @@ WarehouseOpt = Annotated[
 ]
 
 
-def _settings(config: Path | None, warehouse_url: str | None = None):  # noqa: ANN202
+def _settings(config: Path | None, warehouse_url: str | None = None):
     from hscode.config import load_settings, refuse_password
 
     settings = load_settings(config)
@@ -148,7 +148,7 @@ def submit(
 DEMO_PROFILE = Path(__file__).with_name("demo.yaml")
 
 
-def _airflow_env(config: Path | None):  # noqa: ANN202
+def _airflow_env(config: Path | None):
     from hscode.local_airflow import airflow_env, ensure_metadata_db
 
     settings = _settings(config)
@@ -160,7 +160,7 @@ def _airflow_env(config: Path | None):  # noqa: ANN202
 @app.command()
 def demo(
     ds: DsOpt = "",
-    config: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+    config: Annotated[Optional[Path], typer.Option(
         "--config", "-c", exists=True, dir_okay=False,
         help="YAML layered over the defaults (default: the demo profile hscode/demo.yaml: "
              "3 epochs, 3 folds).")] = None,
@@ -246,7 +246,7 @@ def airflow(ctx: typer.Context, config: ConfigOpt = None) -> None:
 def backfill(
     from_date: Annotated[str, typer.Option(help="First date YYYY-MM-DD (inclusive).")],
     to_date: Annotated[str, typer.Option(help="Last date YYYY-MM-DD (inclusive).")],
-    model_version: Annotated[Optional[int], typer.Option(  # noqa: UP045
+    model_version: Annotated[Optional[int], typer.Option(
         help="Registry version to score with (default: the champion).")] = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -291,7 +291,7 @@ def backfill(
 @app.command()
 def score(
     ds: DsOpt = "",
-    model_version: Annotated[Optional[int], typer.Option(  # noqa: UP045
+    model_version: Annotated[Optional[int], typer.Option(
         help="Registry version to score with (default: the champion).")] = None,
     config: ConfigOpt = None,
     master: Annotated[str, typer.Option(help="Spark master.")] = "local[*]",
@@ -332,11 +332,11 @@ def train(
     model: Annotated[str, typer.Option("--model", "-m",
                                        help="textcnn, lstm, dnn, svm, or all")] = "textcnn",
     ds: DsOpt = "",
-    num_proc: Annotated[Optional[int], typer.Option(  # noqa: UP045
+    num_proc: Annotated[Optional[int], typer.Option(
         "--np", help="Horovod ranks (default: training.num_proc).")] = None,
     launcher: Annotated[str, typer.Option(help="local (horovod.run, Gloo) or spark "
                                           "(horovod.spark.run).")] = "local",
-    job_file: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+    job_file: Annotated[Optional[Path], typer.Option(
         help="Only write the training job as JSON, for `horovodrun -np N python -m "
              "hscode.training.hvd_train FILE`.")] = None,
     config: ConfigOpt = None,
@@ -380,7 +380,7 @@ def train(
 def search(
     model: Annotated[str, typer.Option("--model", "-m", help="dnn, lstm or textcnn")] = "dnn",
     ds: DsOpt = "",
-    trials: Annotated[Optional[int], typer.Option(  # noqa: UP045
+    trials: Annotated[Optional[int], typer.Option(
         help="Trial budget (default: training.search_trials).")] = None,
     max_layers: Annotated[int, typer.Option(help="Cap on layers (paper: 15).")] = 15,
     config: ConfigOpt = None,
@@ -406,11 +406,11 @@ def search(
 @app.command()
 def select(
     ds: DsOpt = "",
-    folds: Annotated[Optional[int], typer.Option(  # noqa: UP045
+    folds: Annotated[Optional[int], typer.Option(
         help="k of the k-fold CV (default: selection.folds = 37).")] = None,
-    models: Annotated[Optional[str], typer.Option(  # noqa: UP045
+    models: Annotated[Optional[str], typer.Option(
         help="Comma-separated single models (default: selection.models).")] = None,
-    runner: Annotated[Optional[str], typer.Option(  # noqa: UP045
+    runner: Annotated[Optional[str], typer.Option(
         help="local or spark (folds as Spark tasks).")] = None,
     stage: Annotated[str, typer.Option(
         help="all, or one stage: cv (folds + per-code tests), promote (hold-out gate + "
@@ -458,14 +458,14 @@ def select(
 def evaluate(
     csv: Annotated[Path, typer.Option("--csv", exists=True, dir_okay=False,
                                       help="Labelled CSV in the declarations format.")],
-    model_version: Annotated[Optional[int], typer.Option(  # noqa: UP045
+    model_version: Annotated[Optional[int], typer.Option(
         help="Registry version to evaluate (default: the champion).")] = None,
     all_candidates: Annotated[bool, typer.Option(
         "--all-candidates", help="Every candidate of the newest selection run (single "
                                  "models and ensembles).")] = False,
-    ds: Annotated[Optional[str], typer.Option(  # noqa: UP045
+    ds: Annotated[Optional[str], typer.Option(
         help="With --all-candidates: that date's selection run instead of the newest.")] = None,
-    out: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+    out: Annotated[Optional[Path], typer.Option(
         help="Folder for evaluation.json / .md (default: data/evaluations/<csv name>).")
     ] = None,
     config: ConfigOpt = None,

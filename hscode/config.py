@@ -320,7 +320,7 @@ def airflow_connection_uri(conn_id: str, environ: Mapping[str, str] | None = Non
         from airflow.sdk import Connection
 
         return Connection.get(conn_id).get_uri()
-    except Exception as exc:  # noqa: BLE001 - any failure means: not found
+    except Exception as exc:
         raise ValueError(f"Airflow connection {conn_id!r} not found (set AIRFLOW_CONN_"
                          f"{conn_id.upper()} or define it in Airflow): {exc}") from exc
 

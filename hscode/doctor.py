@@ -93,7 +93,7 @@ def check_horovod(num_proc: int = 2) -> Check:
     """Ranks must end with identical weights and a falling loss (averaging really works)."""
     try:
         results = run_horovod_check(num_proc)
-    except Exception as exc:  # noqa: BLE001 - reported, not raised
+    except Exception as exc:
         return Check("horovod", False, f"{type(exc).__name__}: {exc}")
     ranks = sorted(r["rank"] for r in results)
     same = len({r["weights_sha256"] for r in results}) == 1

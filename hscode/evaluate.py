@@ -102,7 +102,7 @@ def evaluate_model(artifact: Path, frame: pd.DataFrame, target_precision: float,
 
 def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
     """The rows as a Markdown table (numbers to 3 decimals)."""
-    def cell(v: Any) -> str:  # noqa: ANN401
+    def cell(v: Any) -> str:
         if isinstance(v, float):
             return f"{v:.3f}"
         return "" if v is None else str(v)
@@ -126,7 +126,7 @@ def write_evaluation(out_dir: Path, csv: Path, counts: dict[str, int],
     return out_dir / "evaluation.json"
 
 
-def selection_run(catalog: Any, ds: str | None = None) -> Path | None:  # noqa: ANN401
+def selection_run(catalog: Any, ds: str | None = None) -> Path | None:
     """The folder of ``ds``'s selection run, or of the newest one, when it got as far as a
     promotion (so its candidates exist); None otherwise."""
     runs = sorted(p for p in ((catalog.root / "selection").glob("ds=*") if ds is None

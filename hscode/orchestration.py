@@ -23,7 +23,7 @@ RUN_DATE = ("{{ (dag_run.logical_date or dag_run.run_after).strftime('%Y-%m-%d')
 SPARK_CONN_ID = "spark_default"  # master in the connection's host: local[*], spark://h:7077
 
 
-def default_args(**overrides: Any) -> dict[str, Any]:  # noqa: ANN401
+def default_args(**overrides: Any) -> dict[str, Any]:
     """Retries, timeouts and the failure callback every hscode task shares.
 
     ``HSCODE_RETRY_DELAY_S`` (environment, default 300) sets the first retry delay; tests
@@ -41,7 +41,7 @@ def default_args(**overrides: Any) -> dict[str, Any]:  # noqa: ANN401
 
 
 def spark_job(job: str, task_id: str | None = None, args: list[str] | None = None,
-              **kwargs: Any) -> Any:  # noqa: ANN401 - a SparkSubmitOperator
+              **kwargs: Any) -> Any:
     """A ``jobs/<job>.py`` entry point through spark-submit on connection ``spark_default``."""
     from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
@@ -80,7 +80,7 @@ def gate_report(ds: str, suites: list[str]) -> dict[str, Any]:
     return out
 
 
-def gate_task(task_id: str, suites: list[str]) -> Any:  # noqa: ANN401 - an XComArg
+def gate_task(task_id: str, suites: list[str]) -> Any:
     """A task that runs :func:`gate_report` for ``suites`` on the run date."""
     from airflow.sdk import task
 
@@ -100,7 +100,7 @@ def run_summary(ds: str, name: str) -> dict[str, Any]:
     return read_summary(Catalog.from_settings(load_settings()), ds, name)
 
 
-def notify_failure(context: Any) -> None:  # noqa: ANN401 - Airflow's Context
+def notify_failure(context: Any) -> None:
     """Log the failed task loudly and keep a record under the run's report folder."""
     ti = context.get("task_instance")
     dag_run = context.get("dag_run")
@@ -121,5 +121,5 @@ def notify_failure(context: Any) -> None:  # noqa: ANN401 - Airflow's Context
             run_dir.mkdir(parents=True, exist_ok=True)
             with (run_dir / "failures.jsonl").open("a", encoding="utf-8") as f:
                 f.write(json.dumps(record) + "\n")
-    except Exception:  # noqa: BLE001 - a callback must never raise
+    except Exception:
         log.exception("could not record the failure")

@@ -87,7 +87,7 @@ def load_suite_dict(path: Path) -> dict[str, Any]:
     return data
 
 
-def _describe(res: Any) -> str:  # noqa: ANN401 - a GX ExpectationValidationResult
+def _describe(res: Any) -> str:
     cfg = res.expectation_config
     kwargs = {k: v for k, v in cfg.kwargs.items() if k not in ("batch_id", "value_set")}
     r = res.result or {}

@@ -99,7 +99,7 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     return summary
 
 
-def parser() -> Any:  # noqa: ANN401 - argparse.ArgumentParser
+def parser() -> Any:
     p = job_parser(__doc__.splitlines()[0])
     p.add_argument("--validate-only", action="store_true",
                    help="run the gate and the accounting, publish nothing")

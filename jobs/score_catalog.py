@@ -67,7 +67,7 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     return summary
 
 
-def parser() -> Any:  # noqa: ANN401 - argparse.ArgumentParser
+def parser() -> Any:
     p = job_parser(__doc__.splitlines()[0])
     p.add_argument("--model-version", type=optional_int, default=None,
                    help="registry version to score with (default or empty: the champion)")

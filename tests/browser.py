@@ -50,11 +50,11 @@ class Visit:
 class Browser:
     """One headless Chromium; :meth:`visit` opens a page in a fresh tab."""
 
-    def __init__(self, browser, **context) -> None:  # noqa: ANN001, ANN003 (playwright's)
+    def __init__(self, browser, **context) -> None:
         self._browser = browser
         self.context = browser.new_context(viewport={"width": 1400, "height": 1000}, **context)
 
-    def with_context(self, **context) -> Browser:  # noqa: ANN003
+    def with_context(self, **context) -> Browser:
         """The same browser in a new context (e.g. ``http_credentials``, fresh cookies)."""
         return Browser(self._browser, **context)
 

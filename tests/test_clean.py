@@ -26,7 +26,7 @@ DS = dt.date(2026, 11, 1)
 
 
 @pytest.fixture(scope="module")
-def stop_words(spark) -> list[str]:  # noqa: ANN001
+def stop_words(spark) -> list[str]:
     return default_stop_words()
 
 
@@ -46,14 +46,14 @@ def stop_words(spark) -> list[str]:  # noqa: ANN001
         (None, ""),
     ],
 )
-def test_normalise_text(spark, stop_words, raw, expected) -> None:  # noqa: ANN001
+def test_normalise_text(spark, stop_words, raw, expected) -> None:
     df = spark.createDataFrame([(raw,)], "t string")
     assertDataFrameEqual(df.select(normalise_text(F.col("t"), stop_words).alias("t")),
                          spark.createDataFrame([(expected,)], "t string"))
 
 
 @pytest.mark.integration
-def test_normalise_hs6(spark) -> None:  # noqa: ANN001
+def test_normalise_hs6(spark) -> None:
     df = spark.createDataFrame(
         [("3924100000",), ("3924.10.00",), ("392410",), ("39241",), ("39A4100000",), (None,),
          ("39241000000",)], "c string")
@@ -64,7 +64,7 @@ def test_normalise_hs6(spark) -> None:  # noqa: ANN001
 
 
 @pytest.mark.integration
-def test_build_raw_text_skips_nulls(spark) -> None:  # noqa: ANN001
+def test_build_raw_text_skips_nulls(spark) -> None:
     df = spark.createDataFrame([("a", "b", None), ("a", None, "EC001")],
                                "short_description string, medium_description string, "
                                "etim_class string")
@@ -72,7 +72,7 @@ def test_build_raw_text_skips_nulls(spark) -> None:  # noqa: ANN001
                          spark.createDataFrame([("a b",), ("a EC001",)], "raw_text string"))
 
 
-def _pm(spark, rows):  # noqa: ANN001, ANN202
+def _pm(spark, rows):
     """product_master rows (id, short, code, level[, updated_at]) plus ds."""
     full = [(r[0], r[1], None, None, "EU", r[2], r[3], r[4] if len(r) > 4 else T0, DS)
             for r in rows]
@@ -83,7 +83,7 @@ def _pm(spark, rows):  # noqa: ANN001, ANN202
 
 
 @pytest.mark.integration
-def test_mark_duplicates_keeps_latest(spark) -> None:  # noqa: ANN001
+def test_mark_duplicates_keeps_latest(spark) -> None:
     df = _pm(spark, [("A", "old", "392410", 4, T0), ("A", "new", "392410", 4,
                                                       T0 + dt.timedelta(days=1)),
                      ("B", "x", "392410", 4)])
@@ -94,7 +94,7 @@ def test_mark_duplicates_keeps_latest(spark) -> None:  # noqa: ANN001
 
 
 @pytest.mark.integration
-def test_flag_conflicting_codes_counts_only_valid_codes(spark) -> None:  # noqa: ANN001
+def test_flag_conflicting_codes_counts_only_valid_codes(spark) -> None:
     df = spark.createDataFrame(
         [("chair", "940161", "valid"), ("chair", "940171", "valid"), ("lamp", "940510", "valid"),
          ("lamp", None, "invalid_code"), ("lamp", "999999", "unknown_code")],
@@ -107,7 +107,7 @@ def test_flag_conflicting_codes_counts_only_valid_codes(spark) -> None:  # noqa:
 
 
 @pytest.mark.integration
-def test_clean_products_splits_and_accounts_per_reason(spark, stop_words) -> None:  # noqa: ANN001
+def test_clean_products_splits_and_accounts_per_reason(spark, stop_words) -> None:
     raw = _pm(spark, [
         ("P1", "PLASTIC PLATES", "3924100000", 4),
         ("P2", "PLASTIC CUPS", "3924100000", 3),
@@ -145,7 +145,7 @@ def test_clean_products_splits_and_accounts_per_reason(spark, stop_words) -> Non
 
 
 @pytest.mark.integration
-def test_conflicting_descriptions_can_be_kept_out_of_training(spark, stop_words) -> None:  # noqa: ANN001
+def test_conflicting_descriptions_can_be_kept_out_of_training(spark, stop_words) -> None:
     raw = _pm(spark, [("A", "USED CHAIR", "940161", 4), ("B", "USED CHAIR", "940171", 4),
                       ("C", "LAMP", "940510", 4)])
     codes = spark.createDataFrame([("940161",), ("940171",), ("940510",)], "code string")
@@ -168,7 +168,7 @@ def test_account_refuses_lost_rows() -> None:
 
 
 @pytest.mark.integration
-def test_unknown_codes_are_flagged_and_fail_the_training_gate(spark, tmp_path) -> None:  # noqa: ANN001
+def test_unknown_codes_are_flagged_and_fail_the_training_gate(spark, tmp_path) -> None:
     from hscode.config import load_settings
     from hscode.quality import validate_dataframe, with_unknown_codes
 

@@ -36,7 +36,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "SPARK_WORKER_DIR": str(work),
            "PYSPARK_PYTHON": sys.executable, "SPARK_NO_DAEMONIZE": "1"}
     spark_class = str(BIN / "spark-class")
-    logs = [open(work / n, "w") for n in ("master.log", "worker.log")]  # noqa: SIM115
+    logs = [open(work / n, "w") for n in ("master.log", "worker.log")]
     master = subprocess.Popen(
         [spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
          "--port", str(port), "--webui-port", str(ui)], env=env, stdout=logs[0],
@@ -70,7 +70,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
             f.close()
 
 
-def test_clean_job_runs_on_the_standalone_cluster(spark, cluster: dict, tmp_path: Path,  # noqa: ANN001
+def test_clean_job_runs_on_the_standalone_cluster(spark, cluster: dict, tmp_path: Path,
                                                  shared_data: Path) -> None:
     from hscode.catalog import Catalog
     from hscode.config import load_settings

@@ -149,7 +149,7 @@ def project(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> dict
             "config": config, "base": base, "env": env}
 
 
-def _predictions(settings):  # noqa: ANN001, ANN202
+def _predictions(settings):
     from hscode.warehouse import warehouse_from_settings
     from hscode.warehouse.schema import HS_PREDICTIONS
 
@@ -248,7 +248,7 @@ def test_backfill_command_runs_the_nightly_dag_and_publishes(project: dict) -> N
 
 
 @pytest.mark.integration
-def test_the_selection_report_renders_in_a_browser(project: dict, browser) -> None:  # noqa: ANN001
+def test_the_selection_report_renders_in_a_browser(project: dict, browser) -> None:
     report = project["catalog"].selection_dir(DS) / "report.html"
     page = browser.visit(report.resolve().as_uri(), "selection-report")
     assert page.broken_images == [] and page.failed_requests == []
@@ -337,7 +337,7 @@ def _hscode_backfill(project: dict, first: str, last: str) -> str:
     return shown
 
 
-def _wait_for_runs(dag_id: str, env: dict, done, timeout_s: float = 1800) -> list[dict]:  # noqa: ANN001
+def _wait_for_runs(dag_id: str, env: dict, done, timeout_s: float = 1800) -> list[dict]:
     """Poll the DAG's runs until ``done(runs)``; the runs then."""
     import time
 
@@ -391,7 +391,7 @@ def test_a_running_scheduler_backfills_three_dates_and_a_rerun_changes_nothing(
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_the_airflow_ui_shows_both_dags_the_green_runs_and_the_backfill(
-        project: dict, scheduler: dict, browser) -> None:  # noqa: ANN001
+        project: dict, scheduler: dict, browser) -> None:
     from hscode.local_airflow import dag_runs
 
     env, url = scheduler["env"], scheduler["url"]

@@ -31,7 +31,7 @@ def test_previous_partition(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
-def test_to_snapshot_orders_columns_and_adds_ds(spark) -> None:  # noqa: ANN001
+def test_to_snapshot_orders_columns_and_adds_ds(spark) -> None:
     row = {c: None for c in reversed(PRODUCT_MASTER.column_names)} | {"product_id": "P1"}
     df = spark.createDataFrame([row], ", ".join(
         f"{c} {'int' if c == 'assurance_level' else 'timestamp' if c == 'updated_at' else 'string'}"
@@ -42,6 +42,6 @@ def test_to_snapshot_orders_columns_and_adds_ds(spark) -> None:  # noqa: ANN001
 
 
 @pytest.mark.integration
-def test_missing_partition_is_a_clear_error(spark, tmp_path: Path) -> None:  # noqa: ANN001
+def test_missing_partition_is_a_clear_error(spark, tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="run the upstream job first"):
         read_partition(spark, tmp_path, "2026-11-01")

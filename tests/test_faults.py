@@ -127,7 +127,7 @@ def test_concurrent_postgres_writers_of_one_date_never_mix(pg_url: str) -> None:
             with open_warehouse(pg_url) as wh:
                 for _ in range(10):
                     wh.replace_partition(EVENTS, D1, _rows(D1, versions[key]))
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=writer, args=(k,)) for k in versions]

@@ -28,7 +28,7 @@ DS = "2026-11-01"
 FULL_ROWS = 55371  # declarations.csv: every row loads into product_master
 
 
-def _seeded(home: Path):  # noqa: ANN202
+def _seeded(home: Path):
     """Settings on ``home`` with the slice seeded."""
     settings = make_settings(home)
     seed_slice(settings)
@@ -70,7 +70,7 @@ def _spark_submit(job: str, home: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def submitted(spark, home: Path) -> dict[str, dict]:  # noqa: ANN001
+def submitted(spark, home: Path) -> dict[str, dict]:
     """The extract in this process, then the clean as spark-submit runs it (with Data Docs);
     the DAG tests run both through Airflow's SparkSubmitOperator."""
     from hscode.config import load_settings
@@ -85,12 +85,12 @@ def submitted(spark, home: Path) -> dict[str, dict]:  # noqa: ANN001
     return out
 
 
-def _read(spark, dataset: Path):  # noqa: ANN001, ANN202
+def _read(spark, dataset: Path):
     return spark.read.parquet(str(dataset)).where(F.col("ds") == F.lit(DS).cast("date"))
 
 
 def test_extract_then_clean_through_spark_submit_write_partitions_quarantine_and_docs(
-    spark, home: Path, submitted: dict, volume: str  # noqa: ANN001
+    spark, home: Path, submitted: dict, volume: str
 ) -> None:
     catalog = Catalog.from_settings(make_settings(home))
     raw = _read(spark, catalog.raw_products)
@@ -132,7 +132,7 @@ def _hosts(urls: list[str]) -> set[str | None]:
     return {urlsplit(u.split(" (")[0]).hostname for u in urls}
 
 
-def test_the_data_docs_validation_pages_render_in_a_browser(home: Path, submitted: dict,  # noqa: ANN001
+def test_the_data_docs_validation_pages_render_in_a_browser(home: Path, submitted: dict,
                                                             browser, volume: str) -> None:
     site = Path(submitted["clean_products"]["data_docs"]).parent
     index = browser.visit(site.joinpath("index.html").resolve().as_uri(),
@@ -148,7 +148,7 @@ def test_the_data_docs_validation_pages_render_in_a_browser(home: Path, submitte
         assert _hosts(page.broken_images) <= REMOTE_ASSETS, page.broken_images
 
 
-def test_prepare_training_splits_without_leakage(spark, home: Path, submitted: dict,  # noqa: ANN001
+def test_prepare_training_splits_without_leakage(spark, home: Path, submitted: dict,
                                                   volume: str,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     from jobs import prepare_training
@@ -198,7 +198,7 @@ def test_prepare_training_splits_without_leakage(spark, home: Path, submitted: d
     assert test.where("conflicting_code").count() > 0
 
 
-def test_rerun_of_a_date_gives_identical_output(spark, home: Path, submitted: dict) -> None:  # noqa: ANN001
+def test_rerun_of_a_date_gives_identical_output(spark, home: Path, submitted: dict) -> None:
     catalog = Catalog.from_settings(make_settings(home))
     datasets = (catalog.raw_products, catalog.scoring_set, catalog.training_set,
                 catalog.quarantine)
@@ -230,7 +230,7 @@ def test_rerun_of_a_date_gives_identical_output(spark, home: Path, submitted: di
     ],
 )
 def test_corrupted_input_fails_the_gate_and_writes_nothing(
-    spark, tmp_path: Path, corruption: str, expected: str,  # noqa: ANN001
+    spark, tmp_path: Path, corruption: str, expected: str,
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:
     settings = _seeded(tmp_path)
@@ -248,7 +248,7 @@ def test_corrupted_input_fails_the_gate_and_writes_nothing(
 
 
 def test_clean_gate_stops_a_snapshot_with_no_usable_text(
-    spark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
+    spark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     settings = _seeded(tmp_path)
@@ -273,7 +273,7 @@ def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_extract_reads_a_postgresql_warehouse(
-    spark, tmp_path: Path, pg_seeded_url: str, monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
+    spark, tmp_path: Path, pg_seeded_url: str, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     settings = make_settings(tmp_path, pg_seeded_url)
     for k, v in {**_env(tmp_path), "HSCODE_WAREHOUSE__URL": pg_seeded_url}.items():

@@ -16,7 +16,7 @@ from hscode.training.prepare import (
 )
 
 
-def _rows(spark, spec: dict[str, int], texts_per_code: int | None = None):  # noqa: ANN001, ANN202
+def _rows(spark, spec: dict[str, int], texts_per_code: int | None = None):
     rows = []
     for code, n in spec.items():
         for i in range(n):
@@ -26,7 +26,7 @@ def _rows(spark, spec: dict[str, int], texts_per_code: int | None = None):  # no
 
 
 @pytest.mark.integration
-def test_filter_min_rows_reports_excluded_codes(spark) -> None:  # noqa: ANN001
+def test_filter_min_rows_reports_excluded_codes(spark) -> None:
     df = _rows(spark, {"111111": 5, "222222": 2, "333333": 3})
     kept, excluded = filter_min_rows(df, 3)
     assert sorted(r[0] for r in kept.select("hs6").distinct().collect()) == ["111111", "333333"]
@@ -34,7 +34,7 @@ def test_filter_min_rows_reports_excluded_codes(spark) -> None:  # noqa: ANN001
 
 
 @pytest.mark.integration
-def test_split_is_grouped_stratified_and_seeded(spark) -> None:  # noqa: ANN001
+def test_split_is_grouped_stratified_and_seeded(spark) -> None:
     # 3 rows share each text: identical texts must stay on one side
     df = _rows(spark, {"111111": 300, "222222": 90, "333333": 6}, texts_per_code=None)
     df = df.withColumn("text", F.concat_ws(" ", "hs6", (F.split("product_id", "-")[1] % 100)
@@ -55,7 +55,7 @@ def test_split_is_grouped_stratified_and_seeded(spark) -> None:  # noqa: ANN001
 
 
 @pytest.mark.integration
-def test_small_codes_are_sampled_at_the_split_share_in_expectation(spark) -> None:  # noqa: ANN001
+def test_small_codes_are_sampled_at_the_split_share_in_expectation(spark) -> None:
     """200 codes of 6 texts each: 6 x 20% = 1.2 test texts per code, so about 240 in all
     (a fixed rounding rule would give 200, or 400 with 'at least one per code')."""
     df = _rows(spark, {f"{c:06d}": 6 for c in range(200)})
@@ -69,7 +69,7 @@ def test_small_codes_are_sampled_at_the_split_share_in_expectation(spark) -> Non
 
 
 @pytest.mark.integration
-def test_upsample_raises_minorities_to_target_and_leaves_majorities(spark) -> None:  # noqa: ANN001
+def test_upsample_raises_minorities_to_target_and_leaves_majorities(spark) -> None:
     spec = {"100000": 700, "200000": 200, "300000": 60, "400000": 30, "500000": 7, "600000": 3}
     df = _rows(spark, spec)
     up = upsample(df, seed=1, threshold=0.05, target="median")
@@ -92,7 +92,7 @@ def test_upsample_raises_minorities_to_target_and_leaves_majorities(spark) -> No
 
 
 @pytest.mark.integration
-def test_upsample_mean_target_and_determinism(spark) -> None:  # noqa: ANN001
+def test_upsample_mean_target_and_determinism(spark) -> None:
     df = _rows(spark, {"100000": 900, "200000": 90, "300000": 10})
     a = upsample(df, seed=3, threshold=0.05, target="mean")
     assert a.where("hs6 = '300000'").count() == pytest.approx(1000 / 3, abs=15)
@@ -110,7 +110,7 @@ def test_minority_targets_match_the_spark_upsampling_rule() -> None:
 
 
 @pytest.mark.integration
-def test_upsample_by_weight_keeps_each_row_once_and_weighs_minorities(spark) -> None:  # noqa: ANN001
+def test_upsample_by_weight_keeps_each_row_once_and_weighs_minorities(spark) -> None:
     spec = {"100000": 700, "200000": 200, "300000": 60, "400000": 30, "500000": 7, "600000": 3}
     df = _rows(spark, spec).withColumn("assurance_level", F.lit(2))
     up = with_assurance_weight(upsample(df, seed=1, threshold=0.05, target="median",
@@ -127,7 +127,7 @@ def test_upsample_by_weight_keeps_each_row_once_and_weighs_minorities(spark) -> 
 
 
 @pytest.mark.integration
-def test_reviewers_labels_win_and_count_only_for_the_product_as_reviewed(spark) -> None:  # noqa: ANN001
+def test_reviewers_labels_win_and_count_only_for_the_product_as_reviewed(spark) -> None:
     import datetime as dt
 
     import duckdb

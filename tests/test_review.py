@@ -17,7 +17,7 @@ D1, D2 = dt.date(2026, 11, 1), dt.date(2026, 11, 2)
 CODES = frozenset({"392410", "392490", "940360", "850440"})
 
 
-def _known(**kw) -> Known:  # noqa: ANN003
+def _known(**kw) -> Known:
     base = {"products": {"p1": ("f1", "392410"), "p2": ("f2", None), "p3": ("f3", "940360")},
             "codes": CODES,
             "predictions": {"p1": Prediction(D2, "392410", 0.6, "registry:1"),
@@ -110,7 +110,7 @@ def _prediction_rows(ds: dt.date) -> pa.Table:
         schema=HS_PREDICTIONS.arrow_schema)
 
 
-def _seed(wh) -> None:  # noqa: ANN001
+def _seed(wh) -> None:
     from hscode.warehouse.schema import (
         HS_CODE_REVIEWS,
         HS_NOMENCLATURE,
@@ -154,7 +154,7 @@ def sheet(tmp_path: Path) -> Path:
     return path
 
 
-def _snapshot(wh) -> dict:  # noqa: ANN001
+def _snapshot(wh) -> dict:
     from hscode.warehouse.schema import HS_CODE_REVIEWS, HS_REVIEW_REJECTS
 
     return {t.name: wh.read_table(t).to_pylist() for t in (HS_CODE_REVIEWS, HS_REVIEW_REJECTS)}

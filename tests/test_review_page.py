@@ -82,7 +82,7 @@ def served(tmp_path: Path) -> Iterator[dict]:
     thread.join(10)
 
 
-def _reviews(settings) -> list[tuple]:  # noqa: ANN001
+def _reviews(settings) -> list[tuple]:
     from hscode.warehouse import warehouse_from_settings
 
     with warehouse_from_settings(settings) as wh:
@@ -107,7 +107,7 @@ def test_the_page_refuses_anyone_without_a_login_or_a_form_token(served: dict) -
 
 
 @pytest.mark.integration
-def test_a_reviewer_decides_three_products_in_the_browser(served: dict, browser) -> None:  # noqa: ANN001
+def test_a_reviewer_decides_three_products_in_the_browser(served: dict, browser) -> None:
     tab = browser.with_context(http_credentials={"username": "ana", "password": PASSWORD})
     first = tab.visit(served["url"], "review-queue", wait_for="css=#queue")
     page = tab.page
@@ -118,7 +118,7 @@ def test_a_reviewer_decides_three_products_in_the_browser(served: dict, browser)
     assert XSS in page.locator("tr[data-product=p2] td.text").inner_text()
     assert page.evaluate("window.pwned") is None
 
-    def row(product: str):  # noqa: ANN202
+    def row(product: str):
         return page.locator(f"tr[data-product={product}]")
 
     row("p3").get_by_role("button", name="Accept the model's code").click()

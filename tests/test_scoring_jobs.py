@@ -245,7 +245,7 @@ def test_same_publish_on_postgresql(scored: dict, pg_seeded_url: str) -> None:
     assert drift_rows == 3
 
 
-def test_pinning_an_unknown_model_version_is_a_clear_error(scored: dict, capsys) -> None:  # noqa: ANN001
+def test_pinning_an_unknown_model_version_is_a_clear_error(scored: dict, capsys) -> None:
     import os
 
     from jobs import score_catalog

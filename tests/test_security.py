@@ -135,7 +135,7 @@ def test_a_pickled_model_is_refused_without_being_loaded(tmp_path: Path) -> None
     marker = tmp_path / "pwned"
 
     class Evil:
-        def __reduce__(self):  # noqa: ANN204 - what a hostile pickle does on load
+        def __reduce__(self):
             return (Path.touch, (marker,))
 
     (art / "model.joblib").write_bytes(pickle.dumps(Evil()))

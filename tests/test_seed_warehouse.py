@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def seeded_duckdb(tmp_path_factory: pytest.TempPathFactory, shared_data: Path):  # noqa: ANN201
+def seeded_duckdb(tmp_path_factory: pytest.TempPathFactory, shared_data: Path):
     settings = make_settings(tmp_path_factory.mktemp("seed"))
     with warehouse_from_settings(settings) as wh:
         report = seed_warehouse(settings, wh)
@@ -23,7 +23,7 @@ def seeded_duckdb(tmp_path_factory: pytest.TempPathFactory, shared_data: Path): 
     return settings, report, tables
 
 
-def test_seed_loads_every_declaration(seeded_duckdb) -> None:  # noqa: ANN001
+def test_seed_loads_every_declaration(seeded_duckdb) -> None:
     _, report, tables = seeded_duckdb
     assert report.rows_read == 55371 and report.balanced
     assert tables["product_master"].num_rows + tables["seed_rejects"].num_rows == 55371
@@ -34,7 +34,7 @@ def test_seed_loads_every_declaration(seeded_duckdb) -> None:  # noqa: ANN001
     assert "010121" in tables["hs_nomenclature"].column("code").to_pylist()
 
 
-def test_reseed_gives_identical_tables(seeded_duckdb) -> None:  # noqa: ANN001
+def test_reseed_gives_identical_tables(seeded_duckdb) -> None:
     settings, _, first = seeded_duckdb
     with warehouse_from_settings(settings) as wh:
         seed_warehouse(settings, wh)
@@ -42,7 +42,7 @@ def test_reseed_gives_identical_tables(seeded_duckdb) -> None:  # noqa: ANN001
             assert wh.read_table(table).equals(first[table.name]), table.name
 
 
-def test_postgres_seed_matches_duckdb(seeded_duckdb, pg_url: str, tmp_path: Path) -> None:  # noqa: ANN001
+def test_postgres_seed_matches_duckdb(seeded_duckdb, pg_url: str, tmp_path: Path) -> None:
     _, report, duck = seeded_duckdb
     settings = make_settings(tmp_path, pg_url)
     with open_warehouse(pg_url) as wh:

@@ -137,7 +137,7 @@ def test_svm_baseline_on_the_same_split(prepared: Path) -> None:
 
 
 def test_train_entry_point_svm_with_smote_writes_versioned_artifacts(
-        spark, small_prepared: dict, tmp_path: Path) -> None:  # noqa: ANN001
+        spark, small_prepared: dict, tmp_path: Path) -> None:
     """`upsample_method: smote`: prepare writes no duplicates, SMOTE synthesises at fit."""
     import numpy as np
 
@@ -184,7 +184,7 @@ def test_train_entry_point_svm_with_smote_writes_versioned_artifacts(
 
 @pytest.mark.timeout(1200)
 def test_select_on_spark_every_candidate_competes_and_folds_are_keyed_by_data(
-        spark, prepared: Path, tmp_path: Path) -> None:  # noqa: ANN001
+        spark, prepared: Path, tmp_path: Path) -> None:
     import numpy as np
 
     from hscode.selection.registry import Registry

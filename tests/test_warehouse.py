@@ -41,7 +41,7 @@ def _rows(ds: dt.date, ids: list[str], text: list[str | None] | None = None) -> 
     )
 
 
-def _ids(wh, ds: dt.date) -> list[str]:  # noqa: ANN001
+def _ids(wh, ds: dt.date) -> list[str]:
     return [r[0] for r in wh.execute(
         'SELECT product_id FROM "test_events" WHERE ds = ' + wh._param + " ORDER BY 1", [ds])]
 

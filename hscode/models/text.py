@@ -45,7 +45,7 @@ class HashedSubwords(tf.keras.layers.Layer):
 
     def __init__(self, buckets: int = 2**18, max_words: int = 32, max_pieces: int = 28,
                  min_n: int = 3, max_n: int = 5, bigrams: bool = True,
-                 **kwargs: Any) -> None:  # noqa: ANN401
+                 **kwargs: Any) -> None:
         kwargs.setdefault("trainable", False)  # a tokeniser: nothing to learn
         super().__init__(**kwargs)
         if buckets < 2 or max_words < 1 or max_pieces < 1:
@@ -104,14 +104,14 @@ class SubwordEmbedding(tf.keras.layers.Layer):
     """
 
     def __init__(self, buckets: int, dim: int, piece_dropout: float = 0.0,
-                 **kwargs: Any) -> None:  # noqa: ANN401
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if not 0.0 <= piece_dropout < 1.0:
             raise ValueError(f"piece_dropout must be in [0, 1), got {piece_dropout}")
         self.buckets, self.dim, self.piece_dropout = buckets, dim, piece_dropout
         self.supports_masking = True
 
-    def build(self, input_shape: Any) -> None:  # noqa: ANN401
+    def build(self, input_shape: Any) -> None:
         self.table = self.add_weight(
             name="table", shape=(self.buckets, self.dim),
             initializer=tf.keras.initializers.RandomUniform(-0.05, 0.05))

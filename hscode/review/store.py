@@ -73,7 +73,7 @@ def record(wh: Warehouse, outcome: Outcome, import_id: str | None = None,
     wh.delete_and_insert(steps)
 
 
-def _arrow(frame: pd.DataFrame, table) -> pa.Table:  # noqa: ANN001 (a schema.Table)
+def _arrow(frame: pd.DataFrame, table) -> pa.Table:
     if frame.empty:
         return table.arrow_schema.empty_table()
     return pa.Table.from_pandas(frame.reindex(columns=table.column_names),
@@ -120,7 +120,7 @@ def import_file(wh: Warehouse, path: Path, reviewer: str | None = None,
                         {str(k): int(v) for k, v in reasons.items()})
 
 
-def retrain_due(settings) -> dict:  # noqa: ANN001 (hscode.config.Settings)
+def retrain_due(settings) -> dict:
     """Whether reviewers have decided enough since the last retrain (the registry's latest
     promotion decision, promoted or not) to ask for the next: ``review.retrain_after``
     decisions recorded after it. Returns the count, the time and whether it is due."""

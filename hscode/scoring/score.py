@@ -128,7 +128,7 @@ def score_batch(batch: pd.DataFrame, probs: np.ndarray, labels: Sequence[str],
     codes, top = _top(p, labels, min(3, int(mask.sum())))
     n = len(batch)
 
-    def col(j: int, arr: np.ndarray) -> Any:  # noqa: ANN401
+    def col(j: int, arr: np.ndarray) -> Any:
         return arr[:, j] if arr.shape[1] > j else np.full(n, None)
 
     best = codes[:, 0].astype(str)

@@ -70,7 +70,7 @@ def write_fold_data(pool: pd.DataFrame, folds: pd.Series, root: Path) -> list[Pa
     return dirs
 
 
-def cache_key(*parts: Any) -> str:  # noqa: ANN401
+def cache_key(*parts: Any) -> str:
     """A short content hash of JSON-able ``parts`` (data snapshot, parameters, k, seed)."""
     blob = json.dumps(parts, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:12]

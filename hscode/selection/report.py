@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 
-def _png(fig: Any) -> str:  # noqa: ANN401
+def _png(fig: Any) -> str:
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()

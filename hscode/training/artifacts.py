@@ -52,7 +52,7 @@ def new_version() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
 
 
-def write_json(path: Path, data: Any) -> None:  # noqa: ANN401
+def write_json(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
 
@@ -60,7 +60,7 @@ def write_json(path: Path, data: Any) -> None:  # noqa: ANN401
 TRAIN_TEXTS_FILE = "train_texts.npy"
 
 
-def text_hashes(texts: Any, unique: bool = True) -> Any:  # noqa: ANN401 - -> np.ndarray
+def text_hashes(texts: Any, unique: bool = True) -> Any:
     """64-bit hashes (BLAKE2b) of ``texts``: sorted and unique, or one per text."""
     import numpy as np
 
@@ -69,7 +69,7 @@ def text_hashes(texts: Any, unique: bool = True) -> Any:  # noqa: ANN401 - -> np
     return np.unique(h) if unique else h
 
 
-def trained_texts(artifact: Path) -> Any:  # noqa: ANN401 - np.ndarray | None
+def trained_texts(artifact: Path) -> Any:
     """Hashes of every text an artifact (or any member of an ensemble) was trained on;
     None when the artifact predates the file."""
     import numpy as np
@@ -81,7 +81,7 @@ def trained_texts(artifact: Path) -> Any:  # noqa: ANN401 - np.ndarray | None
 
 def write_metadata(out_dir: Path, *, labels: list[str], params: dict[str, Any],
                    metrics: dict[str, Any], history: dict[str, Any], lineage: dict[str, Any],
-                   train_texts: Any = None) -> None:  # noqa: ANN401
+                   train_texts: Any = None) -> None:
     """Write the side files of an artifact (JSON, and the training texts' hashes)."""
     if train_texts is not None:
         import numpy as np
@@ -96,5 +96,5 @@ def write_metadata(out_dir: Path, *, labels: list[str], params: dict[str, Any],
                                           "created_at": dt.datetime.now(dt.UTC).isoformat()})
 
 
-def read_json(path: Path) -> Any:  # noqa: ANN401
+def read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))

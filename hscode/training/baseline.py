@@ -13,7 +13,7 @@ TOL = 1e-3  # liblinear stopping tolerance (1e-4 took ~12 min on 1,753 codes for
 
 
 def build_baseline(seed: int = 42, smote_targets: dict[str, int] | None = None
-                   ) -> Any:  # noqa: ANN401 - a sklearn Pipeline
+                   ) -> Any:
     """The pipeline: word and character TF-IDF features side by side, a linear SVM per code
     (one-vs-rest, the codes' binary problems fitted in parallel on every core).
 
@@ -42,7 +42,7 @@ def build_baseline(seed: int = 42, smote_targets: dict[str, int] | None = None
 
 
 def fit_baseline(train: pd.DataFrame, seed: int = 42,
-                 smote_targets: dict[str, int] | None = None) -> Any:  # noqa: ANN401
+                 smote_targets: dict[str, int] | None = None) -> Any:
     """The baseline fitted on ``train`` (text, hs6). Rows are not weighted: assurance
     weights made no difference to the SVM (0.665 weighted, 0.667 unweighted HS6 on the
     demo's test split), and one-vs-rest would need sklearn's metadata routing to pass them."""
@@ -51,7 +51,7 @@ def fit_baseline(train: pd.DataFrame, seed: int = 42,
 
 def fit_predict(train: pd.DataFrame, test: pd.DataFrame, seed: int = 42,
                 smote_targets: dict[str, int] | None = None
-                ) -> tuple[Any, list[str], list[list[str]]]:  # noqa: ANN401
+                ) -> tuple[Any, list[str], list[list[str]]]:
     """Fit on ``train`` (see :func:`fit_baseline`); return the model, test predictions and
     top-3 codes."""
     model = fit_baseline(train, seed, smote_targets)
@@ -63,7 +63,7 @@ def fit_predict(train: pd.DataFrame, test: pd.DataFrame, seed: int = 42,
     return model, list(classes[order[:, 0]]), [list(classes[row]) for row in order]
 
 
-def one_linear_model(svm: Any) -> Any:  # noqa: ANN401 - a fitted LinearSVC
+def one_linear_model(svm: Any) -> Any:
     """The one-vs-rest SVMs as one ``LinearSVC`` whose ``coef_`` is a sparse matrix (a row
     per code): the same decision function in one product instead of 1,753.
 
@@ -84,7 +84,7 @@ def one_linear_model(svm: Any) -> Any:  # noqa: ANN401 - a fitted LinearSVC
     return one
 
 
-def save_baseline(model: Any, out_dir: Path) -> Path:  # noqa: ANN401
+def save_baseline(model: Any, out_dir: Path) -> Path:
     """Persist as ``model.skops``: a format that loads without running code (no pickle).
 
     SMOTE only acts while fitting, so the saved model is the plain TF-IDF + SVM pipeline

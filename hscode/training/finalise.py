@@ -46,7 +46,7 @@ def calibration_record(cal_scores: np.ndarray, cal_truth: list[str], test_scores
     return out
 
 
-def reviewed_accuracy(test: Any, scores: np.ndarray, labels: list[str]) -> dict[str, Any]:  # noqa: ANN401
+def reviewed_accuracy(test: Any, scores: np.ndarray, labels: list[str]) -> dict[str, Any]:
     """HS6 accuracy on the test rows a reviewer labelled (the labels people vouched for):
     ``reviewed_test_rows`` and ``reviewed_hs6_accuracy`` (None without such rows)."""
     mask = np.asarray(test["reviewed"], bool) if "reviewed" in test and len(scores) else \

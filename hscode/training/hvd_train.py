@@ -61,11 +61,11 @@ class TrainJob:
         return cls(**json.loads(text))
 
 
-def _weights_digest(model: Any) -> str:  # noqa: ANN401
+def _weights_digest(model: Any) -> str:
     return hashlib.sha256(b"".join(w.tobytes() for w in model.get_weights())).hexdigest()
 
 
-def row_weights(frame: Any) -> Any:  # noqa: ANN401
+def row_weights(frame: Any) -> Any:
     """Per-row training weights: the prepared ``weight`` column (assurance), else 1."""
     import numpy as np
 
@@ -109,14 +109,14 @@ def train_worker(job: TrainJob) -> dict[str, Any]:
     pieces = HashedSubwords(job.hash_buckets, job.max_words, job.max_pieces, job.subwords,
                             job.subwords_max, job.word_bigrams, name="pieces")
 
-    def encode(texts: Any) -> np.ndarray:  # noqa: ANN401
+    def encode(texts: Any) -> np.ndarray:
         texts = np.asarray(texts, dtype=str)
         chunks = [pieces(tf.constant(texts[i:i + 8192])).numpy().astype("int32")
                   for i in range(0, len(texts), 8192)]
         return (np.concatenate(chunks) if chunks
                 else np.zeros((0, job.max_words, job.max_pieces), "int32"))
 
-    def codes(frame: Any) -> np.ndarray:  # noqa: ANN401
+    def codes(frame: Any) -> np.ndarray:
         return frame["hs6"].map(index).to_numpy(dtype="int64")  # train codes only
 
     x_fit, y_fit, w_fit = encode(fit_rows["text"]), codes(fit_rows), row_weights(fit_rows)

@@ -29,7 +29,7 @@ class WarmupCosine(tf.keras.optimizers.schedules.LearningRateSchedule):
         self.peak, self.floor = float(peak), float(floor)
         self.warmup_steps, self.total_steps = int(warmup_steps), max(1, int(total_steps))
 
-    def __call__(self, step: Any) -> tf.Tensor:  # noqa: ANN401
+    def __call__(self, step: Any) -> tf.Tensor:
         step = tf.cast(step, tf.float32)
         warm = self.peak * (step + 1.0) / max(1, self.warmup_steps)
         decay_steps = float(max(1, self.total_steps - self.warmup_steps))
@@ -51,7 +51,7 @@ class LazyAdam(tf.keras.optimizers.Adam):
     no longer ships for this TensorFlow). Dense gradients follow Adam exactly.
     """
 
-    def update_step(self, gradient: Any, variable: Any) -> None:  # noqa: ANN401
+    def update_step(self, gradient: Any, variable: Any) -> None:
         if not isinstance(gradient, tf.IndexedSlices):
             return super().update_step(gradient, variable)
         dtype = variable.dtype

@@ -29,7 +29,7 @@ RANGES = {"dropout": (0.1, 0.75), "piece_dropout": (0.0, 0.5), "embedding_dim": 
 MIN_LAYERS = {"dnn": 0, "lstm": 1}
 
 
-def suggest(trial: Any, model: str, max_layers: int = 15) -> ModelParams:  # noqa: ANN401
+def suggest(trial: Any, model: str, max_layers: int = 15) -> ModelParams:
     """Parameters for one trial (Text-CNN keeps the paper's fixed architecture)."""
     base = default_params(model)
     lr = trial.suggest_float("learning_rate", *RANGES["learning_rate"], log=True)
@@ -64,7 +64,7 @@ def run_search(template: TrainJob, out_file: Path, trials: int, max_layers: int 
 
     model = template.model
 
-    def objective(trial: Any) -> float:  # noqa: ANN401
+    def objective(trial: Any) -> float:
         params = suggest(trial, model, max_layers)
         with tempfile.TemporaryDirectory() as tmp:
             job = replace(template, params=params.to_dict(), out_dir=tmp, save_artifact=False)

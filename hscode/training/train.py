@@ -24,7 +24,7 @@ class TrainOutcome:
 
 
 def train_job_for(settings: Settings, ds: str, model: str, out_dir: Path,
-                  params: dict[str, Any] | None = None) -> Any:  # noqa: ANN401
+                  params: dict[str, Any] | None = None) -> Any:
     """The :class:`TrainJob` for ``model`` with the configured training settings."""
     from hscode.training.hvd_train import TrainJob
     from hscode.training.search import best_params

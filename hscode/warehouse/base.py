@@ -93,7 +93,7 @@ class Warehouse(abc.ABC):
         self._replace_many([(table, conformed, "TRUE", ())])
         return conformed.num_rows
 
-    def replace_partition(self, table: Table, value: Any, data: pa.Table) -> int:  # noqa: ANN401
+    def replace_partition(self, table: Table, value: Any, data: pa.Table) -> int:
         """Replace the rows of one partition (``table.partition_by = value``) atomically.
 
         Raises:
@@ -101,7 +101,7 @@ class Warehouse(abc.ABC):
         """
         return self.replace_partitions(value, {table: data})[table.name]
 
-    def replace_partitions(self, value: Any, data: dict[Table, pa.Table]  # noqa: ANN401
+    def replace_partitions(self, value: Any, data: dict[Table, pa.Table]
                            ) -> dict[str, int]:
         """Replace partition ``value`` of several tables in ONE transaction.
 
