@@ -74,6 +74,21 @@ def row_weights(frame: Any) -> Any:
     return np.ones(len(frame), dtype="float32")
 
 
+def _share_cores(tf: Any, threads: int) -> None:
+    """Give this rank ``threads`` TensorFlow threads per pool.
+
+    TensorFlow fixes its pools when its runtime starts: a rank run in a process that has
+    already used TensorFlow (one rank in the caller's process, after scoring or another
+    training) keeps the pools it has, with a warning, instead of failing.
+    """
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError as exc:  # "cannot be modified after initialization"
+        log.warning("TensorFlow already running in this process; its thread pools stay "
+                    "(%s threads wanted): %s", threads, exc)
+
+
 def train_worker(job: TrainJob) -> dict[str, Any]:
     """Train on this rank; rank 0 evaluates on the test split and saves the artifact."""
     import horovod.tensorflow.keras as hvd
@@ -95,9 +110,7 @@ def train_worker(job: TrainJob) -> dict[str, Any]:
         tf.config.experimental.set_memory_growth(gpus[hvd.local_rank()], True)
         tf.config.set_visible_devices(gpus[hvd.local_rank()], "GPU")
     else:  # Horovod: CPU ranks share the cores instead of each taking them all
-        threads = max(1, (os.cpu_count() or 1) // hvd.local_size())
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
+        _share_cores(tf, max(1, (os.cpu_count() or 1) // hvd.local_size()))
     tf.keras.utils.set_random_seed(job.seed)
 
     data = load_prepared(Path(job.prepared_dir))
