@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -109,7 +109,7 @@ def spark():
 
 
 @pytest.fixture(scope="session")
-def browser():  # noqa: ANN201
+def browser():
     """One headless system Chromium (Playwright) for the session's page checks."""
     from tests.browser import chromium
 
@@ -172,25 +172,44 @@ def warehouse_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return request.getfixturevalue("pg_url")
 
 
-@pytest.fixture(scope="session")
-def small_prepared(spark, tmp_path_factory: pytest.TempPathFactory, shared_data: Path  # noqa: ANN001
-                   ) -> dict:
-    """A prepared training set made by the real jobs from the 8 most frequent codes.
+@contextmanager
+def _built_once(tmp_path_factory: pytest.TempPathFactory, worker_id: str, name: str,
+                build: Callable[[Path], dict]) -> Iterator[tuple[Path, dict]]:
+    """A home that ``build(home)`` fills, built once per test run.
 
-    Up to 150 products per code go through extract -> clean -> prepare_training (run date
-    2026-11-01, codes with >= 5 rows, 20 % test and 15 % calibration splits): an easy task
-    that small networks learn in a few epochs. Returns the home, its settings and the
-    prepared partition; tests copy the partition, never write into it.
+    Without pytest-xdist the home is built in place. Under xdist the first worker that asks
+    builds it in the run's shared temporary folder (a file lock; the others wait) and every
+    worker gets its own copy, so no two workers repeat a Spark or training build.
+    Yields the worker's home and what ``build`` returned (JSON-serialisable).
     """
+    import fcntl
+    import json
+    import shutil
+
+    home = tmp_path_factory.mktemp(name)
+    if worker_id == "master":
+        yield home, build(home)
+        return
+    shared = tmp_path_factory.getbasetemp().parent / f"{name}-shared"
+    with open(f"{shared}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the other workers wait for the first build
+        if not (shared / "built.json").is_file():
+            shared.mkdir(exist_ok=True)
+            built = build(shared)
+            (shared / "built.json").write_text(json.dumps(built, default=str))
+    shutil.copytree(shared, home, dirs_exist_ok=True)
+    yield home, json.loads((shared / "built.json").read_text())
+
+
+def _build_small_prepared(home: Path) -> dict:
+    """Seed the full catalog, keep up to 150 products of each of the 8 most frequent codes,
+    extract, clean and prepare them (see :func:`small_prepared`)."""
     import duckdb
 
-    from hscode.catalog import Catalog
     from jobs import prepare_training
-    from tests.pipeline import TRAIN_DS, args, job_settings, seed_full, upstream
+    from tests.pipeline import TRAIN_DS, args, seed_full, upstream
 
-    home = tmp_path_factory.mktemp("small-prepared")
-    settings = job_settings(home, HSCODE_TRAINING__TEST_SIZE="0.2",
-                            HSCODE_TRAINING__CALIBRATION_SIZE="0.15")
+    settings = _small_prepared_settings(home)
     seed_full(settings)
     with duckdb.connect(settings.warehouse_url.removeprefix("duckdb:///")) as con:
         con.execute("""
@@ -204,9 +223,36 @@ def small_prepared(spark, tmp_path_factory: pytest.TempPathFactory, shared_data:
               WHERE n <= 150)""")
     upstream(settings, TRAIN_DS)
     prepare_training.run(args(TRAIN_DS), settings)
-    catalog = Catalog.from_settings(settings)
-    return {"home": home, "settings": settings,
-            "prepared": catalog.partition(catalog.prepared, TRAIN_DS)}
+    return {}
+
+
+def _small_prepared_settings(home: Path) -> Settings:
+    from tests.pipeline import job_settings
+
+    return job_settings(home, HSCODE_TRAINING__TEST_SIZE="0.2",
+                        HSCODE_TRAINING__CALIBRATION_SIZE="0.15")
+
+
+@pytest.fixture(scope="session")
+def small_prepared(spark, tmp_path_factory: pytest.TempPathFactory, worker_id: str,
+                   shared_data: Path) -> Iterator[dict]:
+    """A prepared training set made by the real jobs from the 8 most frequent codes.
+
+    Up to 150 products per code go through extract -> clean -> prepare_training (run date
+    2026-11-01, codes with >= 5 rows, 20 % test and 15 % calibration splits): an easy task
+    that small networks learn in a few epochs. Built once per test run (see
+    :func:`_built_once`). Returns the home, its settings and the prepared partition; tests
+    copy the partition, never write into it.
+    """
+    from hscode.catalog import Catalog
+    from tests.pipeline import TRAIN_DS
+
+    with _built_once(tmp_path_factory, worker_id, "small-prepared",
+                     _build_small_prepared) as (home, _):
+        settings = _small_prepared_settings(home)
+        catalog = Catalog.from_settings(settings)
+        yield {"home": home, "settings": settings,
+               "prepared": catalog.partition(catalog.prepared, TRAIN_DS)}
 
 
 def _build_textcnn(home: Path) -> dict:
@@ -228,34 +274,18 @@ def _build_textcnn(home: Path) -> dict:
 
 
 @pytest.fixture(scope="session")
-def textcnn(spark, tmp_path_factory: pytest.TempPathFactory, worker_id: str,  # noqa: ANN001
-            shared_data: Path) -> dict:
+def textcnn(spark, tmp_path_factory: pytest.TempPathFactory, worker_id: str,
+            shared_data: Path) -> Iterator[dict]:
     """A real Text-CNN trained on a 3,000-product slice of the catalog (run date 2026-11-01).
 
     Returns the home it lives in (seeded, extracted, cleaned, prepared), its settings and the
     training outcome. Tests that publish into this home share it; others copy the artifact.
-    Under pytest-xdist the first worker that asks builds it once for the run (a file lock in
-    the run's shared temporary folder) and every worker gets its own copy of the home.
+    Built once per test run (see :func:`_built_once`); every worker has its own copy.
     """
-    import fcntl
-    import json
-    import shutil
-
     from hscode.training.train import TrainOutcome
     from tests.pipeline import job_settings
 
-    home = tmp_path_factory.mktemp("textcnn")
-    if worker_id == "master":
-        built = _build_textcnn(home)
-    else:
-        shared = tmp_path_factory.getbasetemp().parent / "textcnn-shared"
-        with open(f"{shared}.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # the other workers wait for the first build
-            if not (shared / "built.json").is_file():
-                built = _build_textcnn(shared)
-                (shared / "built.json").write_text(json.dumps(built, default=str))
-        built = json.loads((shared / "built.json").read_text())
-        shutil.copytree(shared, home, dirs_exist_ok=True)
-    model = TrainOutcome(model="textcnn", artifact=home / built["artifact"],
-                         metrics=built["metrics"], ranks=built["ranks"])
-    return {"home": home, "settings": job_settings(home), "model": model}
+    with _built_once(tmp_path_factory, worker_id, "textcnn", _build_textcnn) as (home, built):
+        model = TrainOutcome(model="textcnn", artifact=home / built["artifact"],
+                             metrics=built["metrics"], ranks=built["ranks"])
+        yield {"home": home, "settings": job_settings(home), "model": model}
