@@ -98,6 +98,14 @@ def test_the_page_refuses_anyone_without_a_login_or_a_form_token(served: dict) -
     assert httpx.get(url).status_code == 401
     assert httpx.get(url, auth=("ana", "wrong password")).status_code == 401
     assert httpx.get(f"{url}/?ds=yesterday", auth=("ana", PASSWORD)).status_code == 400
+    # a crafted link cannot put its own words on the page, nor claim a decision was recorded
+    spoofed = httpx.get(f"{url}/", auth=("ana", PASSWORD), params={
+        "error": "session expired: call +1 555 0100", "done": "your whole catalog"})
+    assert spoofed.status_code == 200 and 'id="flash"' not in spoofed.text
+    assert "session expired" not in spoofed.text and "whole catalog" not in spoofed.text
+    shown = httpx.get(f"{url}/", auth=("ana", PASSWORD),
+                      params={"error": "unknown_code", "done": "p1"}).text
+    assert "not an HS 2022 subheading" in shown and "decision on product <b>p1</b>" in shown
     form = {"product_id": "p1", "decision": "confirmed"}
     assert httpx.post(f"{url}/decide", data=form).status_code == 401
     forged = httpx.post(f"{url}/decide", data={**form, "csrf": "0" * 64},

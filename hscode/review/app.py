@@ -12,6 +12,7 @@ untrusted input.
 # routes below, which are local to create_app, from their evaluated annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlencode
@@ -28,7 +29,12 @@ from hscode.review.identity import REVIEWER, CsrfTokens, check_login, load_revie
 from hscode.review.search import Entry, search_codes
 from hscode.review.store import known, record
 from hscode.warehouse import warehouse_from_settings
-from hscode.warehouse.reviews import latest_run_date, nomenclature, queue_page
+from hscode.warehouse.reviews import (
+    latest_run_date,
+    nomenclature,
+    product_fingerprints,
+    queue_page,
+)
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 REALM = {"WWW-Authenticate": 'Basic realm="hscode review"'}
@@ -41,6 +47,9 @@ REASONS = {  # a rejected decision, as the page says it
     "unknown_product": "no such product",
     "note_too_long": "the note is too long",
 }
+# what a redirect after a decision may carry back: a reject reason's code, a product id;
+# anything else in a crafted link is not shown (no text of a stranger's on the page)
+REASON_CODE = re.compile(r"[a-z_]{1,40}")
 
 
 def create_app(settings: Settings, tokens: CsrfTokens | None = None) -> FastAPI:
@@ -77,6 +86,12 @@ def create_app(settings: Settings, tokens: CsrfTokens | None = None) -> FastAPI:
             cache["hs6"] = frozenset(c for c, lv, _ in entries if lv == 6)
         return cache["entries"], cache["described"], cache["hs6"]  # type: ignore[return-value]
 
+    def known_product(product_id: str) -> bool:
+        if not product_id:
+            return False
+        with warehouse_from_settings(settings) as wh:
+            return bool(product_fingerprints(wh, product_id))
+
     @app.get("/", response_class=HTMLResponse)
     def queue(who: Annotated[str, Depends(reviewer)], ds: str = "", page: int = 1,
               q: str = "", done: str = "", error: str = "") -> HTMLResponse:
@@ -99,7 +114,8 @@ def create_app(settings: Settings, tokens: CsrfTokens | None = None) -> FastAPI:
         html = pages.get_template("queue.html").render(
             reviewer=who, ds=day, rows=rows, total=total, page=page,
             pages=max(1, -(-total // cfg.page_size)), query=q,
-            found=search_codes(entries, q), done=done, error=REASONS.get(error, error),
+            found=search_codes(entries, q), done=done if known_product(done) else "",
+            error=REASONS.get(error, error) if REASON_CODE.fullmatch(error) else "",
             csrf=tokens.issue(who))
         return HTMLResponse(html)
 
