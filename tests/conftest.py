@@ -193,8 +193,9 @@ def _built_once(tmp_path_factory: pytest.TempPathFactory, worker_id: str, name: 
     shared = tmp_path_factory.getbasetemp().parent / f"{name}-shared"
     with open(f"{shared}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # the other workers wait for the first build
-        if not (shared / "built.json").is_file():
-            shared.mkdir(exist_ok=True)
+        if not (shared / "built.json").is_file():  # first, or after a failed build
+            shutil.rmtree(shared, ignore_errors=True)
+            shared.mkdir()
             built = build(shared)
             (shared / "built.json").write_text(json.dumps(built, default=str))
     shutil.copytree(shared, home, dirs_exist_ok=True)
