@@ -86,12 +86,6 @@ def create_app(settings: Settings, tokens: CsrfTokens | None = None) -> FastAPI:
             cache["hs6"] = frozenset(c for c, lv, _ in entries if lv == 6)
         return cache["entries"], cache["described"], cache["hs6"]  # type: ignore[return-value]
 
-    def known_product(product_id: str) -> bool:
-        if not product_id:
-            return False
-        with warehouse_from_settings(settings) as wh:
-            return bool(product_fingerprints(wh, product_id))
-
     @app.get("/", response_class=HTMLResponse)
     def queue(who: Annotated[str, Depends(reviewer)], ds: str = "", page: int = 1,
               q: str = "", done: str = "", error: str = "") -> HTMLResponse:
@@ -105,6 +99,7 @@ def create_app(settings: Settings, tokens: CsrfTokens | None = None) -> FastAPI:
             day = chosen or latest_run_date(wh)
             total, rows = queue_page(wh, day, cfg.page_size, (page - 1) * cfg.page_size) \
                 if day else (0, [])
+            done = done if done and product_fingerprints(wh, done) else ""  # a real product
         for row in rows:
             row["candidates"] = [
                 (row[c], row[p], described.get(row[c] or "", "")) for c, p in
@@ -114,7 +109,7 @@ def create_app(settings: Settings, tokens: CsrfTokens | None = None) -> FastAPI:
         html = pages.get_template("queue.html").render(
             reviewer=who, ds=day, rows=rows, total=total, page=page,
             pages=max(1, -(-total // cfg.page_size)), query=q,
-            found=search_codes(entries, q), done=done if known_product(done) else "",
+            found=search_codes(entries, q), done=done,
             error=REASONS.get(error, error) if REASON_CODE.fullmatch(error) else "",
             csrf=tokens.issue(who))
         return HTMLResponse(html)
