@@ -15,15 +15,16 @@ TOL = 1e-3  # liblinear stopping tolerance (1e-4 took ~12 min on 1,753 codes for
 def build_baseline(seed: int = 42, smote_targets: dict[str, int] | None = None
                    ) -> Any:
     """The pipeline: word and character TF-IDF features side by side, a linear SVM per code
-    (one-vs-rest, the codes' binary problems fitted in parallel on every core).
+    (one-vs-rest, the codes' binary problems fitted on working sets in parallel on every
+    core: :mod:`hscode.training.linear_ovr`).
 
     With ``smote_targets`` (rows per minority code), SMOTE (imbalanced-learn) synthesises
     minority rows in the TF-IDF space before the SVM, instead of duplicating rows.
     """
     from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.multiclass import OneVsRestClassifier
     from sklearn.pipeline import FeatureUnion, Pipeline
-    from sklearn.svm import LinearSVC
+
+    from hscode.training.linear_ovr import WorkingSetLinearSVC
 
     features = FeatureUnion([
         ("word", TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True,
@@ -31,7 +32,7 @@ def build_baseline(seed: int = 42, smote_targets: dict[str, int] | None = None
         ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True,
                                  min_df=2)),
     ])
-    svm = OneVsRestClassifier(LinearSVC(C=C, tol=TOL, random_state=seed), n_jobs=-1)
+    svm = WorkingSetLinearSVC(C=C, tol=TOL, random_state=seed)
     if smote_targets:
         from imblearn.over_sampling import SMOTE
         from imblearn.pipeline import Pipeline as ImbPipeline
@@ -45,7 +46,7 @@ def fit_baseline(train: pd.DataFrame, seed: int = 42,
                  smote_targets: dict[str, int] | None = None) -> Any:
     """The baseline fitted on ``train`` (text, hs6). Rows are not weighted: assurance
     weights made no difference to the SVM (0.665 weighted, 0.667 unweighted HS6 on the
-    demo's test split), and one-vs-rest would need sklearn's metadata routing to pass them."""
+    demo's test split), and the working-set fit (:mod:`hscode.training.linear_ovr`) takes none."""
     return build_baseline(seed, smote_targets).fit(train["text"], train["hs6"])
 
 
@@ -64,23 +65,20 @@ def fit_predict(train: pd.DataFrame, test: pd.DataFrame, seed: int = 42,
 
 
 def one_linear_model(svm: Any) -> Any:
-    """The one-vs-rest SVMs as one ``LinearSVC`` whose ``coef_`` is a sparse matrix (a row
-    per code): the same decision function in one product instead of 1,753.
+    """The fitted SVMs as one scikit-learn ``LinearSVC`` whose ``coef_`` is a sparse matrix
+    (a row per code): the same decision function, in a type skops loads without trusting
+    the project's own classes.
 
     An L2-regularised linear SVM's weights are zero on every feature none of its support
-    vectors has: 95% of the 1,753 x 195,600 weights on the reference data, so the dense
-    matrix one-vs-rest keeps (2.9 GB on disk) shrinks more than tenfold.
+    vectors has: 95% of the 1,753 x 195,600 weights on the reference data, so a dense
+    matrix (2.9 GB on disk) shrinks more than tenfold.
     """
-    import scipy.sparse as sp
     from sklearn.svm import LinearSVC
 
-    estimators = svm.estimators_
-    coef = sp.vstack([sp.csr_matrix(e.coef_) for e in estimators],
-                     format="csr")
-    one = LinearSVC(**estimators[0].get_params())
-    one.coef_, one.classes_ = coef, svm.classes_
-    one.intercept_ = np.concatenate([e.intercept_ for e in estimators]).astype(np.float64)
-    one.n_features_in_ = coef.shape[1]
+    one = LinearSVC(C=svm.C, tol=svm.tol, random_state=svm.random_state)
+    one.coef_, one.classes_ = svm.coef_.tocsr(), svm.classes_
+    one.intercept_ = np.asarray(svm.intercept_, dtype=np.float64)
+    one.n_features_in_ = svm.coef_.shape[1]
     return one
 
 
