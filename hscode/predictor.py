@@ -112,7 +112,6 @@ def load_predictor(artifact: Path) -> Predictor:
 
         return Predictor(artifact, labels, "ensemble", load_ensemble(artifact), temperature)
     if (artifact / "model.keras").is_file():
-        import tensorflow as tf
 
         import hscode.models.text  # noqa: F401 - registers SubwordTokens for loading
 

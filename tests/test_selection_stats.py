@@ -126,3 +126,32 @@ def test_registry_versions_alias_and_decisions(tmp_path: Path) -> None:
     reg.record(v2, promotion_decision(np.array([True] * 30), np.array([False] * 30)))
     assert v2 == 2 and reg.alias("champion")["version"] == v1  # refused: alias stays
     assert (tmp_path / "registry" / "versions" / "2").is_dir()
+
+
+def test_tukey_pairs_agree_with_scipys_tukey_hsd() -> None:
+    """The critical-value shortcut names exactly the pairs whose scipy p-value is < alpha,
+    for equal and unequal fold counts, ties and zero spread."""
+    from scipy import stats
+
+    from hscode.selection.stats import _tukey_pairs
+
+    rng = np.random.default_rng(7)
+    cases = []
+    for _ in range(60):
+        k = int(rng.integers(2, 6))
+        cases.append({f"m{i}": rng.normal(rng.uniform(0.3, 0.7), rng.uniform(0.01, 0.2),
+                                          size=int(rng.integers(3, 9))) for i in range(k)})
+    cases.append({"a": np.full(4, 0.5), "b": np.full(4, 0.5), "c": np.array([.1, .2, .3, .4])})
+    seen = 0
+    for groups in cases:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p = stats.tukey_hsd(*groups.values()).pvalue
+        names = list(groups)
+        expected = {tuple(sorted((names[i], names[j])))
+                    for i in range(len(names)) for j in range(i + 1, len(names))
+                    if p[i, j] < 0.05}
+        found = {tuple(sorted(pair.split(">"))) for pair in
+                 filter(None, _tukey_pairs(groups, 0.05).split(", "))}
+        assert found == expected, groups
+        seen += len(found)
+    assert seen > 20  # the cases hold differing pairs, not only equal ones

@@ -10,7 +10,8 @@ For each code, the models' fold F-beta values are compared:
 3. p-values are corrected across codes with Benjamini-Hochberg
    (``scipy.stats.false_discovery_control``); a code's difference is significant when its
    adjusted p-value is below ``alpha``;
-4. where significant, Tukey's HSD (``scipy.stats.tukey_hsd``) says which pairs differ.
+4. where significant, Tukey's HSD (Tukey-Kramer, as ``scipy.stats.tukey_hsd``) says which
+   pairs differ.
 
 The recommended model of a code is the one with the highest mean F-beta; when the
 difference is not significant, the overall champion is recommended (no evidence to switch).
@@ -19,6 +20,7 @@ The overall champion has the highest mean F-beta over all codes and folds.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -111,16 +113,36 @@ def compare_models(folds: pd.DataFrame, alpha: float = 0.05,
 
 
 def _tukey_pairs(groups: dict[str, np.ndarray], alpha: float) -> str:
+    """The pairs Tukey's HSD (Tukey-Kramer for unequal folds) finds different at ``alpha``.
+
+    A pair differs when its studentized range statistic exceeds the critical value
+    ``q(1 - alpha; k, N - k)``: the same decision as ``scipy.stats.tukey_hsd``'s p-value
+    ``< alpha``, but the critical value is computed once per (k, N - k) instead of a
+    numerical integral per pair and code (144 s of a 4-minute demo CV for 1,200 codes).
+    """
+    names = list(groups)
+    values = [np.asarray(v, float) for v in groups.values()]
+    sizes = np.array([len(v) for v in values], float)
+    means = np.array([v.mean() for v in values])
+    dof = int(sizes.sum()) - len(values)
+    mse = sum(float(((v - v.mean()) ** 2).sum()) for v in values) / dof
+    critical = _studentized_range_critical(alpha, len(values), dof)
+    pairs = []
+    for i in range(len(names)):
+        for j in range(i + 1, len(names)):
+            with np.errstate(divide="ignore", invalid="ignore"):  # zero spread: no pair
+                q = abs(means[i] - means[j]) / np.sqrt(mse / 2 * (1 / sizes[i] + 1 / sizes[j]))
+            if np.isfinite(q) and q > critical:
+                first, second = (i, j) if means[i] > means[j] else (j, i)
+                pairs.append(f"{names[first]}>{names[second]}")
+    return ", ".join(pairs)
+
+
+@functools.lru_cache(maxsize=64)
+def _studentized_range_critical(alpha: float, k: int, dof: int) -> float:
     from scipy import stats
 
-    names = list(groups)
-    with np.errstate(divide="ignore", invalid="ignore"):  # zero spread: p is NaN, no pair
-        res = stats.tukey_hsd(*groups.values())
-    pairs = [f"{names[i]}>{names[j]}" if groups[names[i]].mean() > groups[names[j]].mean()
-             else f"{names[j]}>{names[i]}"
-             for i in range(len(names)) for j in range(i + 1, len(names))
-             if res.pvalue[i, j] < alpha]
-    return ", ".join(pairs)
+    return float(stats.studentized_range.isf(alpha, k, dof))
 
 
 def fbeta_per_code(y_true: list[str], y_pred: list[str], codes: list[str],
