@@ -101,6 +101,9 @@ def spark():
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.pyspark.python", sys.executable)
+        # the one JVM compiles every test file's plans: JDK 17's default 240 MB code cache
+        # filled up once in CI ("Out of space in CodeCache for adapters")
+        .config("spark.driver.extraJavaOptions", "-XX:ReservedCodeCacheSize=512m")
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")
