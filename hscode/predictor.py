@@ -79,6 +79,8 @@ def load_keras(path: Path) -> Any:
 
     import tensorflow as tf
 
+    import hscode.models.text  # noqa: F401 - registers SubwordTokens for loading
+
     with zipfile.ZipFile(path) as archive:
         config = json.loads(archive.read("config.json"))
         config["compile_config"] = None  # inference only, as load_model(compile=False)
@@ -112,9 +114,6 @@ def load_predictor(artifact: Path) -> Predictor:
 
         return Predictor(artifact, labels, "ensemble", load_ensemble(artifact), temperature)
     if (artifact / "model.keras").is_file():
-
-        import hscode.models.text  # noqa: F401 - registers SubwordTokens for loading
-
         try:
             model = load_keras(artifact / "model.keras")
         except ValueError as exc:

@@ -9,8 +9,8 @@ The result is the SVM of the whole training set (to liblinear's tolerance), not 
 approximation; a code still not settled after ``max_rounds`` is fitted on every row.
 
 On the reference data (50,237 rows, 195,600 features, 1,753 codes, 2 cores) this fits in
-71 s where scikit-learn's ``OneVsRestClassifier(LinearSVC)`` takes 336 s, with identical
-test-split predictions: most of the plain fit's time is liblinear copying all rows for each
+56 s where scikit-learn's ``OneVsRestClassifier(LinearSVC)`` takes 325 s (``bench/svm_fit.py``,
+one process), with identical test-split figures: most of the plain fit's time is liblinear copying all rows for each
 of the 1,753 codes, and most codes settle in two rounds on ~5,000 rows.
 """
 
@@ -93,15 +93,17 @@ def _fit_one(est: WorkingSetLinearSVC, X: sp.csr_matrix, positive: np.ndarray,
     in_set = positive.copy()
     nearest = np.argsort(-np.where(positive, -np.inf, similarity), kind="stable")
     in_set[nearest[:est.working_set]] = True
+    def new_svm() -> LinearSVC:
+        return LinearSVC(C=est.C, tol=est.tol, random_state=est.random_state)
+
     for _ in range(est.max_rounds):
         rows = np.flatnonzero(in_set)
-        svm = LinearSVC(C=est.C, tol=est.tol, random_state=est.random_state)
-        svm.fit(X[rows], sign[rows])
+        svm = new_svm().fit(X[rows], sign[rows])
         margin = sign * (X @ svm.coef_.ravel() + svm.intercept_[0])
         violators = ~in_set & (margin < 1.0)
         if not violators.any():
             break
         in_set |= violators
     else:  # not settled: the whole training set, as a plain one-vs-rest fit would
-        svm = LinearSVC(C=est.C, tol=est.tol, random_state=est.random_state).fit(X, sign)
+        svm = new_svm().fit(X, sign)
     return sp.csr_matrix(svm.coef_), float(svm.intercept_[0])
