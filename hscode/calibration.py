@@ -22,10 +22,11 @@ MIN_T, MAX_T = 0.01, 100.0
 
 def softmax(scores: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     """Row-wise ``softmax(scores / temperature)``."""
-    z = np.asarray(scores, float) / temperature
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
+    z = np.asarray(scores, float) / temperature  # one array, then updated in place (a
+    z -= z.max(axis=1, keepdims=True)  # CV fold's scores are ~30M values: temporaries cost
+    np.exp(z, out=z)  # more than the arithmetic)
+    z /= z.sum(axis=1, keepdims=True)
+    return z
 
 
 def label_index(truth: Sequence[str], labels: Sequence[str]) -> np.ndarray:

@@ -90,9 +90,8 @@ def compare_models(folds: pd.DataFrame, alpha: float = 0.05,
     rank = {m: i for i, m in enumerate(prefer)}
     champion = str(min(tied, key=lambda m: (rank.get(m, len(rank)), m)))
     rows = []
-    for code, g in folds.groupby("code", sort=True):
-        groups = {m: g.loc[g["model"] == m].sort_values("fold")["fbeta"].to_numpy(float)
-                  for m in models}
+    for code, by_model in _fold_values(folds).items():
+        groups = {m: by_model.get(m, np.empty(0)) for m in models}
         test, stat, p, normal, equal_var = run_code_test(groups, alpha)
         row = {"code": code, "test": test, "statistic": stat, "p_value": p,
                "normal": normal, "equal_variance": equal_var}
@@ -110,6 +109,19 @@ def compare_models(folds: pd.DataFrame, alpha: float = 0.05,
     table["tukey_pairs"] = [
         _tukey_pairs(r["_groups"], alpha) if r["significant"] else "" for _, r in table.iterrows()]
     return table.drop(columns="_groups"), champion
+
+
+def _fold_values(folds: pd.DataFrame) -> dict[str, dict[str, np.ndarray]]:
+    """``code -> model -> fbeta per fold`` (fold order; codes sorted), from one sort of the
+    table instead of a filter per code and model (9,000 codes x 6 models in a CV)."""
+    ordered = folds.sort_values(["code", "model", "fold"], kind="stable")
+    codes, models = ordered["code"].to_numpy(), ordered["model"].to_numpy()
+    values = ordered["fbeta"].to_numpy(float)
+    starts = np.flatnonzero(np.r_[True, (codes[1:] != codes[:-1]) | (models[1:] != models[:-1])])
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for start, end in zip(starts, np.r_[starts[1:], len(values)], strict=True):
+        out.setdefault(codes[start], {})[models[start]] = values[start:end]
+    return out
 
 
 def _tukey_pairs(groups: dict[str, np.ndarray], alpha: float) -> str:
