@@ -5,6 +5,7 @@ Hand-made inputs with known answers, and real declarations for drift; no JVM, no
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ from hscode.calibration import (
     wilson,
 )
 from hscode.config import DriftSettings
-from hscode.ensemble import route, vote
+from hscode.ensemble import Ensemble, ensemble_spec, load_ensemble, route, vote
 from hscode.scoring.drift import drift_metrics
 from hscode.scoring.reference import build_reference, review_threshold
 from hscode.selection.registry import promotion_decision
@@ -154,6 +155,43 @@ def test_routed_ensemble_trusts_the_model_recommended_for_the_code_it_predicts()
     np.testing.assert_allclose(same, base)
     with pytest.raises(ValueError, match="base model"):
         route({"cnn": cnn}, LABELS, {}, "base")
+
+
+class _FixedMember:
+    """A member whose probabilities are fixed per text; counts how often it is asked."""
+
+    def __init__(self, rows: dict[str, list[float]]) -> None:
+        self.rows, self.calls = rows, 0
+
+    def predict_proba(self, texts: list[str], batch_size: int = 2048) -> np.ndarray:
+        self.calls += 1
+        return np.array([self.rows[t] for t in texts])
+
+
+def test_ensembles_of_one_run_share_their_members_and_score_them_once(tmp_path: Path) -> None:
+    texts = ["steel screws", "cotton shirt"]
+    base = _FixedMember({"steel screws": [0.6, 0.3, 0.1], "cotton shirt": [0.2, 0.5, 0.3]})
+    cnn = _FixedMember({"steel screws": [0.1, 0.1, 0.8], "cotton shirt": [0.1, 0.8, 0.1]})
+    members = {"base": base, "cnn": cnn}
+    voted = Ensemble("vote", members, LABELS, "base", {}, memo={})
+    np.testing.assert_allclose(voted.predict_proba(texts), [[0.35, 0.2, 0.45], [0.15, 0.65, 0.2]])
+    voted.predict_proba(texts)
+    assert (base.calls, cnn.calls) == (1, 1)  # the second call came from the memo
+    routed_dir = tmp_path / "routed"
+    routed_dir.mkdir()
+    (routed_dir / "ensemble.json").write_text(json.dumps(
+        ensemble_spec("routed", ["base", "cnn"], "base", {"030111": "cnn", "020110": "base"})))
+    (routed_dir / "labels.json").write_text(json.dumps(LABELS))
+    routed = load_ensemble(routed_dir, like=voted)
+    assert routed.members is members and routed.routing == {"030111": "cnn"}
+    expected, _ = route({"base": base.predict_proba(texts), "cnn": cnn.predict_proba(texts)},
+                        LABELS, {"030111": "cnn"}, "base")
+    calls = (base.calls, cnn.calls)
+    np.testing.assert_allclose(routed.predict_proba(texts), expected)
+    assert (base.calls, cnn.calls) == calls  # no member scored the same texts again
+    other = Ensemble("vote", {"cnn": cnn, "base": base}, LABELS, "base", {})
+    with pytest.raises(ValueError, match="members"):
+        load_ensemble(routed_dir, like=other)
 
 
 def test_gate_refuses_a_small_regression_that_is_not_significant() -> None:

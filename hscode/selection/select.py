@@ -127,7 +127,8 @@ def candidate_artifacts(settings: Settings, ds: str, cv: dict[str, Any], require
     """The artifact of every candidate for ``ds``: single models as trained (the ones the
     ``required`` candidate needs are trained when missing), ensembles built from them
     (reused when an ensemble of the same member artifacts exists)."""
-    from hscode.ensemble import ENSEMBLES, build_ensemble, ensemble_spec
+    from hscode.ensemble import ENSEMBLES, build_ensemble, ensemble_spec, load_ensemble
+    from hscode.predictor import Predictor
     from hscode.training.artifacts import new_version
     from hscode.training.finalise import finalise_artifact
     from hscode.training.train import train
@@ -153,6 +154,7 @@ def candidate_artifacts(settings: Settings, ds: str, cv: dict[str, Any], require
     sources = {m: str(p) for m, p in members.items()}
     base = cv.get("routing_base") or cv["models"][0]
     table = dict(zip(routing["code"], routing["model"], strict=True))
+    loaded = None  # the first ensemble built here: its members serve the next ones
     for kind in ensembles:
         existing = latest_artifact(catalog, kind, ds)
         # reused only when built from the same member artifacts with the same routing table
@@ -165,7 +167,10 @@ def candidate_artifacts(settings: Settings, ds: str, cv: dict[str, Any], require
                              base=base, routing=table,
                              lineage={"ds": ds, "prepared_dir": str(prepared),
                                       "cv_dir": cv.get("cv_dir")})
-        finalise_artifact(out, prepared)
+        ensemble = load_ensemble(out, like=loaded)
+        if loaded is None:
+            ensemble.memo, loaded = {}, ensemble
+        finalise_artifact(out, prepared, Predictor(out, ensemble.labels, "ensemble", ensemble))
         found[kind] = out
     return found
 

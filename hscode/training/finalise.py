@@ -59,17 +59,18 @@ def reviewed_accuracy(test: Any, scores: np.ndarray, labels: list[str]) -> dict[
             "reviewed_hs6_accuracy": float((predicted == truth).mean())}
 
 
-def finalise_artifact(artifact: Path, prepared: Path) -> dict[str, Any]:
+def finalise_artifact(artifact: Path, prepared: Path, predictor: Any = None) -> dict[str, Any]:
     """Calibrate ``artifact`` on ``prepared``'s calibration split, write its test metrics
     (kept when the trainer wrote them) and its scoring reference; return the calibration
-    record."""
+    record. ``predictor``: the artifact already loaded (:class:`hscode.predictor.Predictor`),
+    else it is loaded here."""
     from hscode.predictor import load_predictor
     from hscode.scoring.reference import build_reference, save_reference
     from hscode.training.data import load_prepared
     from hscode.training.metrics import classification_metrics, top_k_codes
 
     data = load_prepared(prepared)
-    predictor = load_predictor(artifact)
+    predictor = predictor if predictor is not None else load_predictor(artifact)
     cal_scores = predictor.raw_scores(list(data.calibration["text"]))
     test_scores = predictor.raw_scores(list(data.test["text"]))
     record = calibration_record(cal_scores, list(data.calibration["hs6"]), test_scores,
