@@ -67,7 +67,7 @@ def route(probs: Mapping[str, np.ndarray], labels: Sequence[str], routing: Mappi
         p = probs[m]
         top = p.argmax(axis=1)
         owns = np.array([routing.get(c, base) == m for c in labels], dtype=bool)  # per code
-        in_charge = owns[top] if len(labels) else np.zeros(n, dtype=bool)
+        in_charge = owns[top]
         conf = p[np.arange(n), top]
         wins = in_charge & (conf > best)
         choice[wins], best[wins] = j, conf[wins]
@@ -94,13 +94,15 @@ class Ensemble:
 
     def member_probabilities(self, texts: Sequence[str], batch_size: int = 2048
                              ) -> dict[str, np.ndarray]:
-        key = tuple(texts) if self.memo is not None else ()
-        if self.memo is not None and key in self.memo:
-            return self.memo[key]
-        probs = {m: p.predict_proba(texts, batch_size) for m, p in self.members.items()}
-        if self.memo is not None:
-            self.memo[key] = probs
-        return probs
+        def score() -> dict[str, np.ndarray]:
+            return {m: p.predict_proba(texts, batch_size) for m, p in self.members.items()}
+
+        if self.memo is None:
+            return score()
+        key = tuple(texts)
+        if key not in self.memo:
+            self.memo[key] = score()
+        return self.memo[key]
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = 2048) -> np.ndarray:
         probs = self.member_probabilities(texts, batch_size)
@@ -122,18 +124,18 @@ def load_ensemble(artifact: Path, like: Ensemble | None = None) -> Ensemble:
     from hscode.predictor import load_predictor
 
     spec = json.loads((artifact / "ensemble.json").read_text())
-    if like is not None:
-        if list(like.members) != list(spec["members"]):
-            raise ValueError(f"{artifact} has members {spec['members']}, not {list(like.members)}")
-        labels = json.loads((artifact / "labels.json").read_text())
-        return Ensemble(spec["kind"], like.members, labels, spec["base"],
-                        dict(spec["routing"]), like.memo)
-    members = {m: load_predictor(artifact / "members" / m) for m in spec["members"]}
     labels = json.loads((artifact / "labels.json").read_text())
+    if like is None:
+        members = {m: load_predictor(artifact / "members" / m) for m in spec["members"]}
+    elif list(like.members) == list(spec["members"]):
+        members = like.members
+    else:
+        raise ValueError(f"{artifact} has members {spec['members']}, not {list(like.members)}")
     for m, p in members.items():
         if list(p.labels) != labels:
             raise ValueError(f"member {m} of {artifact} predicts other codes than the ensemble")
-    return Ensemble(spec["kind"], members, labels, spec["base"], dict(spec["routing"]))
+    return Ensemble(spec["kind"], members, labels, spec["base"], dict(spec["routing"]),
+                    like.memo if like is not None else None)
 
 
 def ensemble_spec(kind: str, members: Sequence[str], base: str,

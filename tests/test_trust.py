@@ -161,7 +161,7 @@ class _FixedMember:
     """A member whose probabilities are fixed per text; counts how often it is asked."""
 
     def __init__(self, rows: dict[str, list[float]]) -> None:
-        self.rows, self.calls = rows, 0
+        self.rows, self.calls, self.labels = rows, 0, LABELS
 
     def predict_proba(self, texts: list[str], batch_size: int = 2048) -> np.ndarray:
         self.calls += 1

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,6 +24,9 @@ from hscode.calibration import (
     fit_temperature,
     softmax,
 )
+
+if TYPE_CHECKING:
+    from hscode.predictor import Predictor
 
 
 def calibration_record(cal_scores: np.ndarray, cal_truth: list[str], test_scores: np.ndarray,
@@ -59,7 +62,8 @@ def reviewed_accuracy(test: Any, scores: np.ndarray, labels: list[str]) -> dict[
             "reviewed_hs6_accuracy": float((predicted == truth).mean())}
 
 
-def finalise_artifact(artifact: Path, prepared: Path, predictor: Any = None) -> dict[str, Any]:
+def finalise_artifact(artifact: Path, prepared: Path, predictor: Predictor | None = None
+                      ) -> dict[str, Any]:
     """Calibrate ``artifact`` on ``prepared``'s calibration split, write its test metrics
     (kept when the trainer wrote them) and its scoring reference; return the calibration
     record. ``predictor``: the artifact already loaded (:class:`hscode.predictor.Predictor`),
