@@ -37,8 +37,14 @@ class Predictor:
 
         if self.kind == "ensemble":
             return log_probabilities(self.model.predict_proba(list(arr), batch_size))
-        return log_probabilities(self.model.predict(arr.astype(str).reshape(-1, 1),
-                                                    batch_size=batch_size, verbose=0))
+        # texts of similar length in one batch: the network trims a batch to its longest
+        # text, so a text's scores are the same in any batch and short batches cost less
+        order = np.argsort([len(str(t).split()) for t in arr], kind="stable")
+        scores = self.model.predict(arr[order].astype(str).reshape(-1, 1),
+                                    batch_size=batch_size, verbose=0)
+        out = np.empty_like(scores)
+        out[order] = scores
+        return log_probabilities(out)
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = 2048) -> np.ndarray:
         """Calibrated class probabilities, columns = ``labels``."""

@@ -96,3 +96,30 @@ def test_piece_dropout_leaves_pieces_out_only_while_training() -> None:
     with pytest.raises(ValueError, match="piece_dropout"):
         SubwordEmbedding(4, 2, piece_dropout=1.0)
     assert SubwordEmbedding.from_config(emb.get_config()).piece_dropout == 0.5
+
+
+def test_a_batch_is_cut_to_its_longest_text() -> None:
+    import tensorflow as tf
+
+    from hscode.models.text import TrimPadding
+
+    ids = _ids(["cup lid", "cup", ""], max_words=8)
+    assert ids.shape == (3, 8, 12)
+    np.testing.assert_array_equal(TrimPadding()(tf.constant(ids)).numpy(), ids[:, :2])
+    assert TrimPadding()(tf.constant(ids[2:])).shape == (1, 1, 12)  # all padding: one word
+
+
+@pytest.mark.parametrize("model", ["dnn", "lstm", "textcnn"])
+def test_a_texts_probabilities_do_not_depend_on_its_batch(model: str) -> None:
+    import tensorflow as tf
+
+    from hscode.models import ModelParams, build_model
+
+    tf.keras.utils.set_random_seed(0)
+    net = build_model(model, 1 << 12, 12, 7, ModelParams(
+        embedding_dim=8, layers=1, initial_neurons=8, filters=4, kernel_sizes=(3, 4, 5)))
+    short = "plastic cup lid"
+    long_text = " ".join(f"w{i}" for i in range(30))
+    alone = net(tf.constant(_ids([short], max_words=32, buckets=1 << 12)), training=False).numpy()
+    beside = net(tf.constant(_ids([short, long_text], max_words=32, buckets=1 << 12)), training=False).numpy()
+    np.testing.assert_allclose(alone[0], beside[0], rtol=1e-5, atol=1e-7)

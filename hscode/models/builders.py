@@ -33,6 +33,8 @@ class ModelParams:
     learning_rate: float = 2e-3
     mean_embedding: bool = True  # Text-CNN / LSTM: the mean piece embedding joins the softmax
     piece_dropout: float = 0.0  # share of a word's pieces left out of its mean while training
+    length_window: int = 0  # > 1: training batches of similar length, cut from shuffled
+    #                         windows of this many batches (the LSTM's steps follow length)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -63,7 +65,7 @@ def default_params(model: str) -> ModelParams:
         return ModelParams(embedding_dim=100, filters=128, kernel_sizes=(3, 4, 5), dropout=0.5)
     if model == "lstm":  # bidirectional, max-pooled over words (bench/results.jsonl)
         return ModelParams(embedding_dim=96, layers=1, initial_neurons=128, dropout=0.3,
-                           learning_rate=1e-2)
+                           learning_rate=1e-2, length_window=32)
     if model == "dnn":  # no hidden layer: a softmax over the mean piece embedding (fastText)
         return ModelParams(embedding_dim=96, layers=0, dropout=0.3, learning_rate=1e-2)
     raise ValueError(f"unknown model {model!r}; choose from {', '.join(MODEL_NAMES)}")
@@ -112,18 +114,19 @@ def build_model(model: str, buckets: int, max_pieces: int, n_classes: int,
     softmax over ``n_classes``."""
     import tensorflow as tf
 
-    from hscode.models.text import SubwordEmbedding
+    from hscode.models.text import SubwordEmbedding, TrimPadding
 
     p = params or default_params(model)
     body = {"textcnn": _textcnn, "dnn": _dnn, "lstm": _lstm}.get(model)
     if body is None:
         raise ValueError(f"unknown model {model!r}; choose from {', '.join(MODEL_NAMES)}")
     # any number of words (the tokeniser pads to max_words; padding is masked)
-    ids = tf.keras.Input(shape=(None, max_pieces), dtype="int64", name="pieces")
+    pieces = tf.keras.Input(shape=(None, max_pieces), dtype="int64", name="pieces")
+    ids = TrimPadding(name="trim_padding")(pieces)  # the batch's longest text sets the length
     x = SubwordEmbedding(buckets, p.embedding_dim, p.piece_dropout, name="embedding")(ids)
     h = body(x, ids, p)
     if p.mean_embedding and model != "dnn":  # the fastText path beside the sequence model
         mean = tf.keras.layers.GlobalAveragePooling1D(name="mean_embedding")(x)
         h = tf.keras.layers.Concatenate(name="with_mean")([h, mean])
     out = tf.keras.layers.Dense(n_classes, activation="softmax", name="code")(h)
-    return tf.keras.Model(ids, out, name=model)
+    return tf.keras.Model(pieces, out, name=model)

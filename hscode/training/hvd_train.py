@@ -97,7 +97,7 @@ def train_worker(job: TrainJob) -> dict[str, Any]:
 
     from hscode.calibration import log_probabilities
     from hscode.models import ModelParams, build_model
-    from hscode.models.text import HashedSubwords
+    from hscode.models.text import HashedSubwords, present_words
     from hscode.training.artifacts import snapshot_id, write_metadata
     from hscode.training.data import load_prepared, validation_mask
     from hscode.training.metrics import classification_metrics, top_k_codes
@@ -144,13 +144,31 @@ def train_worker(job: TrainJob) -> dict[str, Any]:
     def one_hot(x: tf.Tensor, y: tf.Tensor, *w: tf.Tensor) -> tuple[tf.Tensor, ...]:
         return (x, tf.one_hot(y, n_classes), *w)  # label smoothing needs one-hot targets
 
+    def by_length(*window: tf.Tensor) -> tf.data.Dataset:
+        """A shuffled window of batches, re-cut into batches of texts of similar length (the
+        model trims each batch to its longest text, so short batches cost little)."""
+        order = tf.argsort(tf.reduce_sum(tf.cast(present_words(window[0]), tf.int32), axis=1),
+                           stable=True)
+        cut = tf.data.Dataset.from_tensor_slices(tuple(tf.gather(t, order) for t in window))
+        return cut.batch(per_rank)
+
     train_ds = (tf.data.Dataset.from_tensor_slices((x_shard, y_shard, w_shard))
                 .shuffle(len(x_shard), seed=job.seed + rank, reshuffle_each_iteration=True)
-                .repeat().batch(per_rank).map(one_hot).prefetch(tf.data.AUTOTUNE))
-    val_ds = (tf.data.Dataset.from_tensor_slices((x_val, y_val)).batch(1024).map(one_hot)
-              if len(x_val) else None)
-
+                .repeat())
     params = ModelParams.from_dict(job.params)
+    if params.length_window > 1:
+        train_ds = (train_ds.batch(per_rank * params.length_window).flat_map(by_length)
+                    .shuffle(params.length_window, seed=job.seed + rank))
+    else:
+        train_ds = train_ds.batch(per_rank)
+    train_ds = train_ds.map(one_hot).prefetch(tf.data.AUTOTUNE)
+    def words(x: np.ndarray) -> np.ndarray:
+        return (x != 0).any(axis=2).sum(axis=1)
+
+    by_words = np.argsort(words(x_val), kind="stable")  # short batches are cheap
+    val_ds = (tf.data.Dataset.from_tensor_slices((x_val[by_words], y_val[by_words]))
+              .batch(1024).map(one_hot) if len(x_val) else None)
+
     model = build_model(job.model, job.hash_buckets, job.max_pieces, n_classes, params)
     schedule = WarmupCosine(params.learning_rate, warmup_steps=int(job.warmup_epochs * steps),
                             total_steps=job.epochs * steps)
@@ -182,8 +200,10 @@ def train_worker(job: TrainJob) -> dict[str, Any]:
                               "shard_rows": int(len(x_shard))}
     if rank == 0:
         x_test = encode(data.test["text"])  # may hold codes unknown to the model
-        probs = (model.predict(x_test, batch_size=1024, verbose=0) if len(x_test)
-                 else np.zeros((0, n_classes)))
+        probs = np.zeros((len(x_test), n_classes), "float32")
+        if len(x_test):
+            by_words = np.argsort(words(x_test), kind="stable")
+            probs[by_words] = model.predict(x_test[by_words], batch_size=1024, verbose=0)
         pred = [data.labels[i] for i in probs.argmax(axis=1)]
         metrics = classification_metrics(list(data.test["hs6"]), pred,
                                          top_k_codes(probs, data.labels))
