@@ -96,6 +96,17 @@ def test_one_process_without_launcher_and_saved_model_scores_raw_text(
     pred = [labels[i] for i in model.predict(test[["text"]].to_numpy(), verbose=0).argmax(1)]
     accuracy = float(np.mean(np.array(pred) == test["hs6"].to_numpy()))
     assert accuracy == pytest.approx(result["metrics"]["hs6_accuracy"], abs=1e-6)
+    # the artifact is for inference: no optimizer state; one rolling checkpoint
+    import zipfile
+
+    import h5py
+
+    with zipfile.ZipFile(Path(job.out_dir) / "model.keras") as archive:
+        archive.extract("model.weights.h5", tmp_path)
+    with h5py.File(tmp_path / "model.weights.h5") as weights:
+        assert "optimizer" not in weights and "layers" in weights
+    checkpoints = sorted(p.name for p in (Path(job.out_dir) / "checkpoints").iterdir())
+    assert checkpoints == ["last.weights.h5"]
 
 
 def test_search_command_saves_best_parameters_and_training_reuses_them(
