@@ -41,6 +41,10 @@ class FoldTask:
     beta: float = 1.2
 
 
+# part of the fold folders' key: a change to assign_folds gets new folders, never old folds
+FOLD_SCHEME = "dealt-by-code"
+
+
 def assign_folds(pool: pd.DataFrame, k: int, seed: int) -> pd.Series:
     """Fold number per row: grouped by ``text`` (a description never sits on both sides of a
     fold), stratified by ``hs6``.
@@ -49,8 +53,8 @@ def assign_folds(pool: pd.DataFrame, k: int, seed: int) -> pd.Series:
     seeded random order), each go to the fold holding the fewest of that code's rows so far,
     and among those to the smallest fold overall. So a code with at least ``k`` texts is in
     every fold and the folds stay the same size. One pass over the texts: scikit-learn's
-    ``StratifiedGroupKFold`` scores every fold against every code for each text (11 s for
-    the demo's 3 folds, 295 s for the default 37; bench/results.jsonl).
+    ``StratifiedGroupKFold`` scores every fold against every code for each text (10 s for
+    the demo's 3 folds, 275 s for the default 37; ``bench/cv_folds.py``).
     """
     if k < 2:
         raise ValueError(f"k-fold cross-validation needs k >= 2, got {k}")

@@ -41,6 +41,7 @@ def cross_validate(settings: Settings, ds: str, folds: int | None = None,
     trains new folds.
     """
     from hscode.selection.cv import (
+        FOLD_SCHEME,
         FoldTask,
         assign_folds,
         cache_key,
@@ -61,7 +62,7 @@ def cross_validate(settings: Settings, ds: str, folds: int | None = None,
     models = list(models or sel.models)
     data = load_prepared(catalog.partition(catalog.prepared, ds))
     pool = data.train.drop_duplicates("product_id").reset_index(drop=True)  # no up-sampled copies
-    data_key = cache_key(snapshot_id(ds, pool, pool.iloc[:0]), k, t.seed, "dealt-by-code")
+    data_key = cache_key(snapshot_id(ds, pool, pool.iloc[:0]), k, t.seed, FOLD_SCHEME)
     cv_root = run_dir / "cv" / f"k{k}-{data_key}"
     fold_dirs = write_fold_data(pool, assign_folds(pool, k, t.seed), cv_root / "data")
     tasks, files = [], {}

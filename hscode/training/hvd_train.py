@@ -132,6 +132,11 @@ def train_worker(job: TrainJob) -> dict[str, Any]:
     def codes(frame: Any) -> np.ndarray:
         return frame["hs6"].map(index).to_numpy(dtype="int64")  # train codes only
 
+    def shortest_first(x: np.ndarray) -> np.ndarray:
+        """Row order by word count: the model cuts a batch to its longest text, so batches
+        of similar length evaluate faster (and each row's scores are the same)."""
+        return np.argsort((x != 0).any(axis=2).sum(axis=1), kind="stable")
+
     x_fit, y_fit, w_fit = encode(fit_rows["text"]), codes(fit_rows), row_weights(fit_rows)
     x_val, y_val = encode(val_rows["text"]), codes(val_rows)
     # Horovod: the global batch is fixed and split across the ranks (each rank its own shard,
@@ -162,11 +167,8 @@ def train_worker(job: TrainJob) -> dict[str, Any]:
     else:
         train_ds = train_ds.batch(per_rank)
     train_ds = train_ds.map(one_hot).prefetch(tf.data.AUTOTUNE)
-    def words(x: np.ndarray) -> np.ndarray:
-        return (x != 0).any(axis=2).sum(axis=1)
-
-    by_words = np.argsort(words(x_val), kind="stable")  # short batches are cheap
-    val_ds = (tf.data.Dataset.from_tensor_slices((x_val[by_words], y_val[by_words]))
+    val_order = shortest_first(x_val)
+    val_ds = (tf.data.Dataset.from_tensor_slices((x_val[val_order], y_val[val_order]))
               .batch(1024).map(one_hot) if len(x_val) else None)
 
     model = build_model(job.model, job.hash_buckets, job.max_pieces, n_classes, params)
@@ -202,8 +204,8 @@ def train_worker(job: TrainJob) -> dict[str, Any]:
         x_test = encode(data.test["text"])  # may hold codes unknown to the model
         probs = np.zeros((len(x_test), n_classes), "float32")
         if len(x_test):
-            by_words = np.argsort(words(x_test), kind="stable")
-            probs[by_words] = model.predict(x_test[by_words], batch_size=1024, verbose=0)
+            order = shortest_first(x_test)
+            probs[order] = model.predict(x_test[order], batch_size=1024, verbose=0)
         pred = [data.labels[i] for i in probs.argmax(axis=1)]
         metrics = classification_metrics(list(data.test["hs6"]), pred,
                                          top_k_codes(probs, data.labels))
