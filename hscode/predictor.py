@@ -103,14 +103,18 @@ def load_predictor(artifact: Path) -> Predictor:
     """Load a model in safe mode: nothing in the file can run code.
 
     ``model.keras`` loads with Keras' ``safe_mode`` (no Lambda layers, only registered
-    classes); the SVM's ``model.skops`` with skops (only scikit-learn/NumPy/SciPy types skops
-    trusts by default, and scipy's CSR matrix). Pickles (``model.joblib``, ``*.pkl``) are refused: retrain the model.
+    classes); the SVM's ``model.npz`` as plain arrays without pickle
+    (:mod:`hscode.training.svm_store`), and an older artifact's ``model.skops`` with skops
+    (only scikit-learn/NumPy/SciPy types skops trusts by default, and scipy's CSR matrix).
+    Pickles (``model.joblib``, ``*.pkl``) are refused: retrain the model.
 
     Raises:
         FileNotFoundError: when the folder holds no model.
         UnsafeModelError: when it holds only a pickle, or a file with untrusted content.
     """
     from hscode.calibration import CALIBRATION_FILE
+    from hscode.training.svm_store import FILE as SVM_FILE
+    from hscode.training.svm_store import load_svm
 
     labels = json.loads((artifact / "labels.json").read_text())
     cal = artifact / CALIBRATION_FILE
@@ -128,7 +132,13 @@ def load_predictor(artifact: Path) -> Predictor:
             raise UnsafeModelError(f"{artifact / 'model.keras'} refused in safe mode: {exc}"
                                    ) from exc
         return Predictor(artifact, labels, "keras", model, temperature)
-    if (artifact / "model.skops").is_file():
+    if (artifact / SVM_FILE).is_file():
+        try:
+            model = load_svm(artifact / SVM_FILE)
+        except ValueError as exc:  # an object array (a pickle), or a setting not plain
+            raise UnsafeModelError(f"{artifact / SVM_FILE} refused: {exc}") from exc
+        return Predictor(artifact, labels, "svm", model, temperature)
+    if (artifact / "model.skops").is_file():  # written before the model.npz format
         import skops.io as sio
 
         try:
@@ -142,5 +152,5 @@ def load_predictor(artifact: Path) -> Predictor:
     if pickles:
         raise UnsafeModelError(f"{artifact} holds only pickled model files {pickles}: loading "
                                "one could run arbitrary code, so it is refused; retrain the "
-                               "model (artifacts are written as model.keras / model.skops)")
-    raise FileNotFoundError(f"no model.keras, model.skops or ensemble.json in {artifact}")
+                               "model (artifacts are written as model.keras / model.npz)")
+    raise FileNotFoundError(f"no model.keras, model.npz or ensemble.json in {artifact}")

@@ -71,3 +71,25 @@ def test_one_code_is_refused(declarations) -> None:
     train_x, train_y, _, _ = declarations
     with pytest.raises(ValueError, match="two codes"):
         WorkingSetLinearSVC().fit(train_x[:5], np.array(["392410"] * 5))
+
+
+def test_the_saved_baseline_scores_as_the_fitted_one(shared_data: Path, tmp_path: Path) -> None:
+    """``model.npz`` holds everything the pipeline scores with: the loaded model's scores are
+    the fitted model's, bit for bit, on texts it never saw (unknown words included)."""
+    import json
+
+    from hscode.predictor import load_predictor
+    from hscode.training.baseline import fit_baseline, save_baseline
+
+    rows = pd.read_csv(shared_data / "declarations.csv", dtype=str).dropna()
+    rows = rows.assign(hs6=rows["hs10"].str[:6], text=rows["goods_description"].str.lower())
+    rows = rows[rows["hs6"].isin(rows["hs6"].value_counts().index[:12])].head(600)
+    fitted = fit_baseline(rows.iloc[:500])
+    save_baseline(fitted, tmp_path)
+    (tmp_path / "labels.json").write_text(json.dumps([str(c) for c in fitted.classes_]))
+    loaded = load_predictor(tmp_path)
+    texts = list(rows["text"].iloc[500:]) + ["zzqx unheard-of words", ""]
+    assert loaded.kind == "svm"
+    np.testing.assert_array_equal(loaded.model.decision_function(texts),
+                                  fitted.decision_function(texts))
+    np.testing.assert_array_equal(loaded.model.classes_, fitted.classes_)

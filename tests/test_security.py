@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from hscode.config import airflow_connection_uri, load_settings, redact_url
@@ -151,6 +152,37 @@ def test_an_skops_file_with_untrusted_types_is_refused(tmp_path: Path) -> None:
     art = _artifact(tmp_path)
     # a function reference is executable code: skops does not trust it by default
     sio.dump(Pipeline([("f", FunctionTransformer(func=print))]), art / "model.skops")
+    with pytest.raises(UnsafeModelError, match="refused"):
+        load_predictor(art)
+
+
+def test_an_svm_file_carrying_a_pickle_is_refused_without_running_it(tmp_path: Path) -> None:
+    art = _artifact(tmp_path)
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    payload = np.empty(1, dtype=object)
+    payload[0] = Evil()
+    config = {"format": 1, "vectorizers": [], "svm": {"C": 1.0, "tol": 1e-3}}
+    np.savez(art / "model.npz", config=np.asarray(json.dumps(config)), coef_data=payload)
+    with pytest.raises(UnsafeModelError, match="refused"):
+        load_predictor(art)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("settings", [{"analyzer": "builtins.print"},
+                                      {"analyzer": "word", "tokenizer": "os.system"},
+                                      {"analyzer": "word", "token_pattern": ["\\S+", {}]}])
+def test_an_svm_file_with_settings_that_are_not_plain_values_is_refused(
+        tmp_path: Path, settings: dict) -> None:
+    art = _artifact(tmp_path)
+    config = {"format": 1, "svm": {"C": 1.0, "tol": 1e-3},
+              "vectorizers": [{"name": "word", "params": {"ngram_range": [1, 1], **settings}}]}
+    np.savez(art / "model.npz", config=np.asarray(json.dumps(config)),
+             terms_0=np.asarray(["plastic"]), idf_0=np.ones(1))
     with pytest.raises(UnsafeModelError, match="refused"):
         load_predictor(art)
 

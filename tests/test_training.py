@@ -181,7 +181,7 @@ def test_train_entry_point_svm_with_smote_writes_versioned_artifacts(
     assert minority_targets(data.train["hs6"].value_counts().to_dict(), t.upsample_threshold,
                             t.upsample_target)  # SMOTE has codes to raise
     svm = train(settings, DS, "svm")
-    assert (svm.artifact / "model.skops").is_file()
+    assert (svm.artifact / "model.npz").is_file()
     assert svm.artifact.parent == catalog.models / "svm"
     assert json.loads((svm.artifact / "params.json").read_text())["upsample_method"] == "smote"
     assert json.loads((svm.artifact / "lineage.json").read_text())["data_snapshot"].startswith(DS)

@@ -13,6 +13,9 @@ from pathlib import Path
 
 from hscode.catalog import Catalog
 
+# a trained single model's file: a network, the SVM, the SVM as written before model.npz
+MODEL_FILES = ("model.keras", "model.npz", "model.skops")
+
 
 @dataclass(frozen=True)
 class ModelRef:
@@ -51,7 +54,7 @@ def resolve_model(catalog: Catalog, version: int | None = None) -> ModelRef:
         return ModelRef(Path(champion["path"]), champion["model"],
                         f"registry:{champion['version']}", "champion")
     artifacts = [p.parent for p in catalog.models.glob("*/*/labels.json")
-                 if (p.parent / "model.keras").is_file() or (p.parent / "model.skops").is_file()]
+                 if any((p.parent / f).is_file() for f in MODEL_FILES)]
     if not artifacts:
         raise FileNotFoundError(f"no model to score with: no champion in {catalog.registry} and "
                                 f"no trained artifact under {catalog.models}; run `hscode train` "

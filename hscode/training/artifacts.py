@@ -1,8 +1,8 @@
 """Model artifacts: one directory per trained model, with everything needed to trust it.
 
 Layout of ``<models_dir>/<model>/<version>/``:
-``model.keras`` (networks: vectoriser + network, takes raw model text) or ``model.skops``
-(baseline), ``labels.json``, ``params.json``, ``metrics.json``, ``history.json`` and
+``model.keras`` (networks: vectoriser + network, takes raw model text) or ``model.npz``
+(baseline, :mod:`hscode.training.svm_store`; ``model.skops`` before), ``labels.json``, ``params.json``, ``metrics.json``, ``history.json`` and
 ``lineage.json`` (data snapshot id, code version, training configuration) and
 ``train_texts.npy`` (64-bit hashes of the texts it was trained on, so a later promotion gate
 can leave those rows out of a comparison).

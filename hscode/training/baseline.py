@@ -66,8 +66,8 @@ def fit_predict(train: pd.DataFrame, test: pd.DataFrame, seed: int = 42,
 
 def one_linear_model(svm: Any) -> Any:
     """The fitted SVMs as one scikit-learn ``LinearSVC`` whose ``coef_`` is a sparse matrix
-    (a row per code): the same decision function, in a type skops loads without trusting
-    the project's own classes.
+    (a row per code): the same decision function, in scikit-learn's own type, stored as
+    plain arrays (:mod:`hscode.training.svm_store`).
 
     An L2-regularised linear SVM's weights are zero on every feature none of its support
     vectors has: 95% of the 1,753 x 195,600 weights on the reference data, so a dense
@@ -83,24 +83,13 @@ def one_linear_model(svm: Any) -> Any:
 
 
 def save_baseline(model: Any, out_dir: Path) -> Path:
-    """Persist as ``model.skops``: a format that loads without running code (no pickle).
-
-    SMOTE only acts while fitting, so the saved model is the plain TF-IDF + SVM pipeline
-    (identical predictions), its SVMs as :func:`one_linear_model`, and every type in it is
-    one skops trusts by default. The vectorisers' ``stop_words_`` (the terms ``min_df``
-    cut, kept by scikit-learn for introspection only) are left out.
-    """
-    import zipfile
-
-    import skops.io as sio
+    """Persist as ``model.npz`` (:mod:`hscode.training.svm_store`: plain arrays, read back
+    without pickle). SMOTE only acts while fitting, so the saved model is the plain TF-IDF
+    + SVM pipeline (identical predictions), its SVMs as :func:`one_linear_model`."""
     from sklearn.pipeline import Pipeline
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "model.skops"
+    from hscode.training.svm_store import FILE, save_svm
+
     steps = model.named_steps
-    for _, vectorizer in steps["tfidf"].transformer_list:
-        if hasattr(vectorizer, "stop_words_"):
-            del vectorizer.stop_words_
-    sio.dump(Pipeline([("tfidf", steps["tfidf"]), ("svm", one_linear_model(steps["svm"]))]),
-             path, compression=zipfile.ZIP_DEFLATED, compresslevel=1)
-    return path
+    return save_svm(Pipeline([("tfidf", steps["tfidf"]), ("svm", one_linear_model(steps["svm"]))]),
+                    out_dir / FILE)
