@@ -82,13 +82,12 @@ with DAG(
     score = spark_job("score_catalog", task_id="score", args=[
         "--model-version",
         "{{ params.model_version if params.model_version is not none else '' }}"])
-    validate_predictions = spark_job("publish_predictions", task_id="validate_predictions",
-                                     args=["--validate-only"])
     publish = spark_job("publish_predictions", task_id="publish", outlets=[PREDICTIONS])
     drift = spark_job("check_drift", task_id="drift_check")
 
     validate_snapshot = gate_task("validate_snapshot", ["raw_products"])
     validate_clean = gate_task("validate_clean", ["clean_scoring", "clean_training"])
+    validate_predictions = gate_task("validate_predictions", ["predictions"])
 
     (extract >> validate_snapshot >> clean >> validate_clean >> score
      >> validate_predictions >> publish >> drift >> drift_breached(RUN_DATE)

@@ -20,3 +20,18 @@ def atomic_write_text(path: Path, text: str) -> Path:
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
     return path
+
+
+def fingerprint(folder: Path) -> str:
+    """A hash of the files under ``folder`` (relative paths, sizes, modification times):
+    it changes whenever a job rewrites them; ``""`` when the folder does not exist."""
+    import hashlib
+
+    if not folder.is_dir():
+        return ""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        stat = path.stat()
+        digest.update(f"{path.relative_to(folder)}\0{stat.st_size}\0{stat.st_mtime_ns}\n"
+                      .encode())
+    return digest.hexdigest()

@@ -104,7 +104,7 @@ def _describe(res: Any) -> str:
 
 def validate_dataframe(
     df: DataFrame, suite_file: Path, report_dir: Path, parameters: dict[str, Any] | None = None,
-    data_docs: bool = True,
+    data_docs: bool = True, data_fingerprint: str | None = None,
 ) -> GateResult:
     """Validate ``df`` against the suite in ``suite_file``; keep results and Data Docs.
 
@@ -116,6 +116,9 @@ def validate_dataframe(
         parameters: Values for the suite's ``$PARAMETER`` placeholders.
         data_docs: Also build the HTML Data Docs (``quality.data_docs``); without them
             ``docs_index`` is ``None``.
+        data_fingerprint: The validated files' :func:`hscode.files.fingerprint`, kept in the
+            result so a later job can tell it validated exactly the files it is handed
+            (:func:`recorded_pass`).
     """
     import great_expectations as gx
     from great_expectations.core.expectation_suite import ExpectationSuite
@@ -155,15 +158,46 @@ def validate_dataframe(
         {"suite": name, "success": result.success, "evaluated": result.evaluated,
          "failures": failures, "parameters": {k: v for k, v in (parameters or {}).items()
                                               if not isinstance(v, list)},
-         "data_docs": result.docs_link}, indent=2), encoding="utf-8")
+         "data_docs": result.docs_link, "data_fingerprint": data_fingerprint}, indent=2),
+        encoding="utf-8")
     log.info(result.summary())
     return result
 
 
 def gate(df: DataFrame, suite_file: Path, report_dir: Path,
-         parameters: dict[str, Any] | None = None, data_docs: bool = True) -> GateResult:
+         parameters: dict[str, Any] | None = None, data_docs: bool = True,
+         data_fingerprint: str | None = None) -> GateResult:
     """Validate and raise :class:`QualityGateError` on failure."""
-    result = validate_dataframe(df, suite_file, report_dir, parameters, data_docs)
+    result = validate_dataframe(df, suite_file, report_dir, parameters, data_docs,
+                                data_fingerprint)
     if not result.success:
         raise QualityGateError(result)
     return result
+
+
+def recorded_pass(report_dir: Path, suite: str, data_fingerprint: str) -> dict[str, Any] | None:
+    """The kept result of ``suite`` when it passed on files with ``data_fingerprint``
+    (:func:`hscode.files.fingerprint`), else ``None``: a rewritten, added or removed file,
+    a failed or missing result all mean the data must be validated again."""
+    path = report_dir / f"validation_{suite}.json"
+    if not data_fingerprint or not path.is_file():
+        return None
+    result = json.loads(path.read_text(encoding="utf-8"))
+    if result.get("success") and result.get("data_fingerprint") == data_fingerprint:
+        return result
+    return None
+
+
+PREDICTED_CODES = ("predicted_hs6", "top2_hs6", "top3_hs6")
+
+
+def gate_predictions(predictions: DataFrame, hs6: Sequence[str], suite_file: Path,
+                     report_dir: Path, scoring_rows: int, data_docs: bool = True,
+                     data_fingerprint: str | None = None) -> GateResult:
+    """The ``predictions`` suite on a date's predictions: every predicted code a subheading
+    of the nomenclature ``hs6``, as many rows as the scoring set (``scoring_rows``)."""
+    spark = predictions.sparkSession
+    codes = spark.createDataFrame([(c,) for c in hs6], "code string")
+    checked = with_unknown_codes(predictions, codes, list(PREDICTED_CODES))
+    return gate(checked, suite_file, report_dir, {"rows": scoring_rows}, data_docs,
+                data_fingerprint)

@@ -1,16 +1,20 @@
-"""Publish job: gate the staged predictions of ``ds`` and replace that date in the warehouse.
+"""Publish job: check the staged predictions of ``ds`` and replace that date in the warehouse.
 
     spark-submit jobs/publish_predictions.py --ds 2026-11-01 [--validate-only]
 
 ``hs_predictions``, ``hs_unscorable`` and ``hs_scoring_runs`` get their ``ds`` partition
 replaced in ONE transaction (DuckDB or PostgreSQL): a rerun leaves exactly one set of rows,
 readers never see half a date, a failure leaves the previous rows. Before that, the
-``predictions`` suite must pass and every catalog row must be a prediction or unscorable.
+``predictions`` suite must have passed on exactly these files (the score job's gate, whose
+result records their fingerprint; otherwise - files rewritten since, no result kept, or
+``--validate-only`` - the suite runs here) and every catalog row must be a prediction or
+unscorable.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import sys
 from argparse import Namespace
 from typing import Any
@@ -26,19 +30,23 @@ from hscode.jobrun import (
     write_summary,
 )
 
+log = logging.getLogger("hscode.publish")
+
 
 def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     import pyarrow as pa
     from pyspark.sql import functions as F
 
     from hscode.extract import read_partition
-    from hscode.quality import gate, with_unknown_codes
+    from hscode.files import fingerprint
+    from hscode.quality import gate_predictions, recorded_pass
     from hscode.spark import build_spark
     from hscode.warehouse import hs6_codes, warehouse_from_settings
     from hscode.warehouse.schema import HS_PREDICTIONS, HS_SCORING_RUNS, HS_UNSCORABLE
 
     catalog = Catalog.from_settings(settings)
     scored = read_summary(catalog, args.ds, "score_catalog")
+    staged = fingerprint(catalog.partition(catalog.predictions, args.ds))
     spark = build_spark(settings, resolve_master(args.master, settings), "hscode-publish")
     # extract
     predictions = read_partition(spark, catalog.predictions, args.ds)
@@ -52,10 +60,15 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     if catalog_rows != n_pred + n_unscorable:
         raise AccountingError(f"catalog {catalog_rows} != predictions {n_pred} + unscorable "
                               f"{n_unscorable} for ds={args.ds}")
-    codes = spark.createDataFrame([(c,) for c in hs6], "code string")
-    checked = with_unknown_codes(predictions, codes, ["predicted_hs6", "top2_hs6", "top3_hs6"])
-    result = gate(checked, catalog.suite_file("predictions"), catalog.run_dir(args.ds),
-                  {"rows": scored["scoring_rows"]}, settings.quality.data_docs)
+    passed = None if args.validate_only else recorded_pass(catalog.run_dir(args.ds),
+                                                           "predictions", staged)
+    if passed is None:
+        docs = gate_predictions(predictions, hs6, catalog.suite_file("predictions"),
+                                catalog.run_dir(args.ds), scored["scoring_rows"],
+                                settings.quality.data_docs, staged).docs_link
+    else:
+        log.info("predictions suite passed on these files in score_catalog: not run again")
+        docs = passed["data_docs"]
     counts = predictions.agg(
         F.sum(F.col("needs_review").cast("int")).alias("review"),
         F.sum((F.col("needs_review") | (F.col("agrees_with_assigned") == F.lit(False)))
@@ -68,7 +81,7 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
         "disagrees_with_assigned": int(counts["disagree"] or 0),
         "review_queue_rows": int(counts["queue"] or 0),
         "model": scored["model"], "review_threshold": scored["review_threshold"],
-        "data_docs": result.docs_link, "published": False,
+        "data_docs": docs, "gate": "recorded" if passed else "validated", "published": False,
     }
     if args.validate_only:
         return summary

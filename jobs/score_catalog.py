@@ -1,10 +1,13 @@
-"""Score job: cleaned scoring set ``ds`` -> predictions partition (staged, not yet published).
+"""Score job: cleaned scoring set ``ds`` -> predictions partition (staged, gated, not yet
+published).
 
     spark-submit jobs/score_catalog.py --ds 2026-11-01 [--model-version N] [--master M]
 
 The model is the registry's champion unless a version is pinned (backfills); it is loaded
 once per executor and fed Arrow batches. The review threshold comes from the model's
-hold-out (``scoring.review_precision``) unless ``scoring.review_threshold`` fixes it.
+hold-out (``scoring.review_precision``) unless ``scoring.review_threshold`` fixes it. The
+written partition is validated by the ``predictions`` suite (the gate records the files'
+fingerprint, so ``publish_predictions`` publishes them without validating them again).
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from hscode.jobrun import (
 
 def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     from hscode.extract import read_partition, write_partition
+    from hscode.files import fingerprint
+    from hscode.quality import gate_predictions
     from hscode.scoring.model_ref import resolve_model
     from hscode.scoring.reference import load_reference, review_threshold
     from hscode.scoring.score import ScoringSpec, score_catalog
@@ -52,17 +57,21 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
                        batch_rows=cfg.batch_rows)
     partitions = spark.sparkContext.defaultParallelism * cfg.partitions_per_core
     predictions = score_catalog(scoring, spec, partitions)
-    # load (staged Parquet; publish_predictions gates it and writes the warehouse)
+    # load (staged Parquet, gated here; publish_predictions writes the warehouse)
     write_partition(predictions, catalog.predictions)
     written = read_partition(spark, catalog.predictions, args.ds)
     rows_in, rows_out = scoring.count(), written.count()
     if rows_in != rows_out:
         raise AccountingError(f"scoring set {rows_in} rows, predictions {rows_out}")
+    gated = gate_predictions(written, hs6, catalog.suite_file("predictions"),
+                             catalog.run_dir(args.ds), rows_in, settings.quality.data_docs,
+                             fingerprint(catalog.partition(catalog.predictions, args.ds)))
     summary = {"ds": args.ds, "scoring_rows": rows_in, "predicted_rows": rows_out,
                "model": {"name": model.name, "version": model.version, "source": model.source,
                          "artifact": str(model.path)},
                "review_threshold": asdict(threshold), "partitions": partitions,
-               "output": str(catalog.partition(catalog.predictions, args.ds))}
+               "output": str(catalog.partition(catalog.predictions, args.ds)),
+               "data_docs": gated.docs_link}
     write_summary(catalog, args.ds, "score_catalog", summary)
     return summary
 

@@ -49,6 +49,9 @@ def test_scoring_fills_predictions_unscorable_and_review_queue(scored: dict) -> 
     # every catalog row is a prediction or unscorable, with its reason
     assert pred.num_rows + unscorable.num_rows == ROWS + 2
     assert pred.num_rows == scored["score"]["scoring_rows"] == scored["publish"]["predicted_rows"]
+    # the score job gated the files it wrote; publish took that result, for those very files
+    assert scored["publish"]["gate"] == "recorded"
+    assert scored["publish"]["data_docs"] == scored["score"]["data_docs"]
     assert sorted(unscorable.column("product_id").to_pylist()) == ["ZZ-EMPTY-1", "ZZ-EMPTY-2"]
     assert set(unscorable.column("reason").to_pylist()) == {"empty_text"}
     assert len(set(pred.column("product_id").to_pylist())) == pred.num_rows

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from hscode.files import temporary_beside
+
 FILE = "model.npz"
 FORMAT = 1
 # the TfidfVectorizer settings a stored model may carry: plain values only (an analyzer,
@@ -63,7 +65,7 @@ def save_svm(model: Any, path: Path) -> Path:
                   config=np.asarray(json.dumps({"format": FORMAT, "vectorizers": vectorizers,
                                                 "svm": {"C": svm.C, "tol": svm.tol}})))
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = temporary_beside(path)
     with tmp.open("wb") as f:
         np.savez(f, **arrays)
     tmp.replace(path)  # atomic: a model file is complete or absent
