@@ -129,17 +129,22 @@ def _artifact(tmp_path: Path) -> Path:
     return art
 
 
+class _Touch:
+    """Unpickling it creates ``marker``: proof that a file's code ran."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
 def test_a_pickled_model_is_refused_without_being_loaded(tmp_path: Path) -> None:
     import pickle
 
     art = _artifact(tmp_path)
     marker = tmp_path / "pwned"
-
-    class Evil:
-        def __reduce__(self):
-            return (Path.touch, (marker,))
-
-    (art / "model.joblib").write_bytes(pickle.dumps(Evil()))
+    (art / "model.joblib").write_bytes(pickle.dumps(_Touch(marker)))
     with pytest.raises(UnsafeModelError, match="could run arbitrary code"):
         load_predictor(art)
     assert not marker.exists()
@@ -159,13 +164,8 @@ def test_an_skops_file_with_untrusted_types_is_refused(tmp_path: Path) -> None:
 def test_an_svm_file_carrying_a_pickle_is_refused_without_running_it(tmp_path: Path) -> None:
     art = _artifact(tmp_path)
     marker = tmp_path / "pwned"
-
-    class Evil:
-        def __reduce__(self):
-            return (Path.touch, (marker,))
-
     payload = np.empty(1, dtype=object)
-    payload[0] = Evil()
+    payload[0] = _Touch(marker)
     config = {"format": 1, "vectorizers": [], "svm": {"C": 1.0, "tol": 1e-3}}
     np.savez(art / "model.npz", config=np.asarray(json.dumps(config)), coef_data=payload)
     with pytest.raises(UnsafeModelError, match="refused"):
