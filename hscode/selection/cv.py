@@ -140,9 +140,10 @@ def run_fold(task: FoldTask) -> dict[str, Any]:
               "rows": len(truth), "per_code": per_code.to_dict(orient="records")}
     out.parent.mkdir(parents=True, exist_ok=True)
     # the raw scores first (the ensembles combine them), then the result file, which marks
-    # the fold done; each replaced atomically
+    # the fold done; each replaced atomically. Uncompressed: float scores deflate by 15 %
+    # (110 -> 94 MB for a demo fold) at 4 s a fold, a third of a 1-epoch DNN fold
     tmp_npz = out.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp_npz, scores=np.asarray(res["scores"], np.float32),
+    np.savez(tmp_npz, scores=np.asarray(res["scores"], np.float32),
                         labels=np.asarray(res["labels"], dtype=str),
                         truth=np.asarray(truth, dtype=str))
     tmp_npz.replace(out.with_suffix(".npz"))
