@@ -51,10 +51,13 @@ def save_svm(model: Any, path: Path) -> Path:
             raise ValueError(f"vectoriser {name!r}: only {ANALYZERS} analyzers without a "
                              "custom tokenizer or preprocessor can be stored")
         vectorizers.append({"name": name, "params": params})
-        terms = np.empty(len(vec.vocabulary_), dtype=object)
+        terms = [b""] * len(vec.vocabulary_)
         for term, column in vec.vocabulary_.items():
-            terms[column] = term
-        arrays[f"terms_{i}"] = terms.astype(str)
+            terms[column] = term.encode("utf-8")
+        # the terms in column order as one UTF-8 blob and where each ends (a fixed-width
+        # string array would pad every term to the longest, in UTF-32)
+        arrays[f"terms_{i}"] = np.frombuffer(b"".join(terms), dtype=np.uint8)
+        arrays[f"term_ends_{i}"] = np.cumsum([len(t) for t in terms], dtype=np.int64)
         arrays[f"idf_{i}"] = np.asarray(vec.idf_, dtype=np.float64)
     svm = steps["svm"]
     coef = sp.csr_matrix(svm.coef_)
@@ -76,9 +79,17 @@ def load_svm(path: Path) -> Any:
     """The pipeline stored by :func:`save_svm` (same ``decision_function``, bit for bit).
 
     Raises:
-        ValueError: when the file holds an object array (a pickle), an unknown format or a
-            setting that is not a plain value of :data:`VECTORIZER_SETTINGS`.
+        ValueError: when the file holds an object array (a pickle), an unknown format, a
+            setting that is not a plain value of :data:`VECTORIZER_SETTINGS`, or lacks an
+            array.
     """
+    try:
+        return _load(path)
+    except KeyError as exc:  # an array the format requires is missing
+        raise ValueError(f"{path}: not an SVM model file ({exc})") from exc
+
+
+def _load(path: Path) -> Any:
     import scipy.sparse as sp
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.pipeline import FeatureUnion, Pipeline
@@ -91,7 +102,7 @@ def load_svm(path: Path) -> Any:
         union = []
         for i, entry in enumerate(config["vectorizers"]):
             params = _plain_settings(entry["params"], path)
-            terms = z[f"terms_{i}"].tolist()
+            terms = _terms(z[f"terms_{i}"], z[f"term_ends_{i}"])
             vec = TfidfVectorizer(**params, vocabulary={t: j for j, t in enumerate(terms)})
             vec.idf_ = z[f"idf_{i}"]
             union.append((str(entry["name"]), vec))
@@ -102,6 +113,12 @@ def load_svm(path: Path) -> Any:
         svm.classes_ = z["classes"].astype(object)
         svm.n_features_in_ = svm.coef_.shape[1]
     return Pipeline([("tfidf", FeatureUnion(union)), ("svm", svm)])
+
+
+def _terms(blob: np.ndarray, ends: np.ndarray) -> list[str]:
+    raw = blob.tobytes()
+    starts = np.concatenate([[0], ends[:-1]]).tolist()
+    return [raw[a:b].decode("utf-8") for a, b in zip(starts, ends.tolist(), strict=True)]
 
 
 def _plain_settings(params: dict[str, Any], path: Path) -> dict[str, Any]:
