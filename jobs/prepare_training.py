@@ -69,6 +69,7 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     pool = split.where("split = 'train'")
     trusted = pool.join(trainable, "product_id", "left_semi")
     train, excluded = filter_min_rows(trusted, t.min_rows_per_code)
+    train = train.cache()  # counted, up-sampled and compared: computed once
     held_out = split.where("split != 'train'")
     # SMOTE works on vectorised features at fit time (baseline); here duplication or weights
     threshold = t.upsample_threshold if t.upsample_method != "smote" else 0.0
@@ -95,8 +96,11 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
                      "reviewed", "weight", "copy", "split")
      .repartition(1, "split").sortWithinPartitions("hs6", "product_id", "copy")
      .write.mode("overwrite").partitionBy("split").parquet(str(out)))
-    counts = class_counts(train, train_up).toPandas()
-    reviewed = {r["split"]: r["count"] for r in prepared.where("reviewed AND copy = 0")
+    # the reports from the written files, not from the lineage again
+    spark.catalog.refreshByPath(str(out))
+    written = spark.read.parquet(str(out))
+    counts = class_counts(train, written.where("split = 'train'")).toPandas()
+    reviewed = {r["split"]: r["count"] for r in written.where("reviewed AND copy = 0")
                 .groupBy("split").count().collect()}
     report = catalog.run_dir(args.ds)
     report.mkdir(parents=True, exist_ok=True)
