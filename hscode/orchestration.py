@@ -64,11 +64,12 @@ def gate_report(ds: str, suites: list[str]) -> dict[str, Any]:
     """
     from hscode.catalog import Catalog
     from hscode.config import load_settings
+    from hscode.quality import validation_file
 
     run_dir = Catalog.from_settings(load_settings()).run_dir(ds)
     out = {}
     for suite in suites:
-        path = run_dir / f"validation_{suite}.json"
+        path = validation_file(run_dir, suite)
         if not path.is_file():
             raise RuntimeError(f"no validation result for suite {suite!r} at {path}")
         result = json.loads(path.read_text(encoding="utf-8"))

@@ -79,6 +79,11 @@ def with_unknown_codes(df: DataFrame, codes: DataFrame, columns: Sequence[str]) 
     return df
 
 
+def validation_file(report_dir: Path, suite: str) -> Path:
+    """Where a gate keeps the result of ``suite`` for a run (``report_dir``)."""
+    return report_dir / f"validation_{suite}.json"
+
+
 def load_suite_dict(path: Path) -> dict[str, Any]:
     """Read a suite JSON file (``{"name": ..., "expectations": [...]}``)."""
     data = json.loads(path.read_text(encoding="utf-8"))
@@ -153,7 +158,7 @@ def validate_dataframe(
     docs = Path(sites[0]["site_url"].removeprefix("file://")) if sites else None
     result = GateResult(suite=name, success=bool(run.success), evaluated=len(results),
                         failures=failures, docs_index=docs,
-                        result_file=report_dir / f"validation_{name}.json")
+                        result_file=validation_file(report_dir, name))
     result.result_file.write_text(json.dumps(
         {"suite": name, "success": result.success, "evaluated": result.evaluated,
          "failures": failures, "parameters": {k: v for k, v in (parameters or {}).items()
@@ -179,7 +184,7 @@ def recorded_pass(report_dir: Path, suite: str, data_fingerprint: str) -> dict[s
     """The kept result of ``suite`` when it passed on files with ``data_fingerprint``
     (:func:`hscode.files.fingerprint`), else ``None``: a rewritten, added or removed file,
     a failed or missing result all mean the data must be validated again."""
-    path = report_dir / f"validation_{suite}.json"
+    path = validation_file(report_dir, suite)
     if not data_fingerprint or not path.is_file():
         return None
     result = json.loads(path.read_text(encoding="utf-8"))

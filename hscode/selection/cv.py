@@ -144,8 +144,7 @@ def run_fold(task: FoldTask) -> dict[str, Any]:
     # (110 -> 94 MB for a demo fold) at 4 s a fold, a third of a 1-epoch DNN fold
     tmp_npz = out.with_suffix(".tmp.npz")
     np.savez(tmp_npz, scores=np.asarray(res["scores"], np.float32),
-                        labels=np.asarray(res["labels"], dtype=str),
-                        truth=np.asarray(truth, dtype=str))
+             labels=np.asarray(res["labels"], dtype=str), truth=np.asarray(truth, dtype=str))
     tmp_npz.replace(out.with_suffix(".npz"))
     tmp_file = out.with_suffix(".tmp")
     tmp_file.write_text(json.dumps(result))
