@@ -43,6 +43,34 @@ class WarehouseSettings(_Section):
     conn_id: str | None = None
     connect_retries: int = Field(3, ge=0)
     retry_backoff_s: float = Field(1.0, ge=0)
+    batch_rows: int = Field(65_536, ge=1)  # rows per Arrow batch moved in or out: bounds memory
+    # how the extract reads product_master: "jdbc" (PostgreSQL: Spark tasks read hash shares
+    # in parallel), "export" (a bounded batch export to Parquet), "auto" (jdbc for PostgreSQL)
+    extract_with: Literal["auto", "export", "jdbc"] = "auto"
+    jdbc_jar: Path = Path("/usr/share/java/postgresql.jar")
+    jdbc_partitions: int = Field(8, ge=1)
+    jdbc_fetchsize: int = Field(10_000, ge=1)
+    # how the publish moves the night's predictions: "spark" (PostgreSQL: Spark tasks COPY
+    # their shares into a staging table in parallel, one transaction then swaps the date in),
+    # "stream" (the driver streams the staged files in batches), "auto" (spark for PostgreSQL)
+    publish_with: Literal["auto", "stream", "spark"] = "auto"
+
+    def extract_method(self, url: str) -> Literal["export", "jdbc"]:
+        """The extract path for the warehouse at ``url`` (``auto`` resolved)."""
+        if self.extract_with == "auto":
+            return "jdbc" if url.startswith(("postgresql://", "postgres://")) else "export"
+        if self.extract_with == "jdbc" and url.startswith("duckdb:"):
+            raise ValueError("warehouse.extract_with=jdbc needs a PostgreSQL warehouse")
+        return self.extract_with
+
+    def publish_method(self, url: str) -> Literal["stream", "spark"]:
+        """The publish path for the warehouse at ``url`` (``auto`` resolved)."""
+        postgres = url.startswith(("postgresql://", "postgres://"))
+        if self.publish_with == "auto":
+            return "spark" if postgres else "stream"
+        if self.publish_with == "spark" and not postgres:
+            raise ValueError("warehouse.publish_with=spark needs a PostgreSQL warehouse")
+        return self.publish_with
 
 
 class SourcesSettings(_Section):

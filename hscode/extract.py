@@ -18,7 +18,9 @@ def stage_product_master(warehouse: Warehouse, staging: Path) -> tuple[Path, lis
     """Bulk-export ``product_master`` to one Parquet file Spark can read.
 
     Only the declared columns are exported; columns an upstream system added are returned
-    so that the run reports them (they are not read).
+    so that the run reports them (they are not read). The export streams in batches of the
+    warehouse's ``batch_rows`` (one row group each): its memory does not grow with the
+    catalog.
 
     On a cluster, ``staging`` must be on storage the executors share.
 
@@ -28,16 +30,9 @@ def stage_product_master(warehouse: Warehouse, staging: Path) -> tuple[Path, lis
     Raises:
         WarehouseSchemaError: when ``product_master`` is absent or lacks a declared column.
     """
-    import pyarrow.parquet as pq
-
-    from hscode.files import temporary_beside
-
     extra = warehouse.check_columns(PRODUCT_MASTER)
-    staging.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_beside(staging)
     # lenient: a null product id becomes a quarantine row in cleaning, not a failed read
-    pq.write_table(warehouse.read_table(PRODUCT_MASTER, lenient=True), tmp)
-    tmp.replace(staging)
+    warehouse.export_parquet(PRODUCT_MASTER, staging, lenient=True)
     return staging, extra
 
 

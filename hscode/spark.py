@@ -35,6 +35,9 @@ def build_spark(settings: Settings, master: str | None = None, app_name: str | N
         # from the context's start (setLogLevel below comes after ~80 INFO lines of it)
         .config("spark.log.level", settings.spark.log_level)
     )
+    if settings.warehouse.extract_method(settings.warehouse_url) == "jdbc":
+        # PostgreSQL's JDBC driver on the driver's and executors' class path
+        builder = builder.config("spark.jars", str(settings.warehouse.jdbc_jar))
     if master:
         builder = builder.master(master)
     if (master or "local").startswith("local") and "PYSPARK_PYTHON" not in os.environ:

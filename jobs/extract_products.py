@@ -31,18 +31,27 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     )
     from hscode.quality import gate
     from hscode.spark import build_spark
-    from hscode.warehouse import warehouse_from_settings
+    from hscode.warehouse import jdbc, warehouse_from_settings
+    from hscode.warehouse.schema import PRODUCT_MASTER
 
     catalog = Catalog.from_settings(settings)
     spark = build_spark(settings, resolve_master(args.master, settings), "hscode-extract")
-    # extract
+    method = settings.warehouse.extract_method(settings.warehouse_url)
+    staged = settings.data_dir / "staging" / f"pm_{args.ds}.parquet"
+    # extract: Spark tasks read the table's shares over JDBC, or one bounded export to Parquet
     with warehouse_from_settings(settings) as wh:
-        staged, ignored = stage_product_master(
-            wh, settings.data_dir / "staging" / f"pm_{args.ds}.parquet")
+        if method == "jdbc":
+            ignored = wh.check_columns(PRODUCT_MASTER)
+        else:
+            staged, ignored = stage_product_master(wh, staged)
     if ignored:
         log.warning("product_master has columns the pipeline does not read: %s", ignored)
-    spark.catalog.refreshByPath(str(staged))  # a long-lived session may cache an older file
-    snapshot = to_snapshot(spark.read.parquet(str(staged)), args.ds).cache()
+    if method == "jdbc":
+        raw = jdbc.read_table(spark, PRODUCT_MASTER, settings.warehouse_url, settings.warehouse)
+    else:
+        spark.catalog.refreshByPath(str(staged))  # a long-lived session may cache an older file
+        raw = spark.read.parquet(str(staged))
+    snapshot = to_snapshot(raw, args.ds).cache()
     rows = snapshot.count()
     prev = previous_partition(catalog.raw_products, args.ds)
     prev_rows = read_partition(spark, catalog.raw_products, prev).count() if prev else None
@@ -53,7 +62,8 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     # load
     write_partition(snapshot, catalog.raw_products)
     staged.unlink(missing_ok=True)
-    summary = {"ds": args.ds, "rows": rows, "previous_ds": prev, "previous_rows": prev_rows,
+    summary = {"ds": args.ds, "rows": rows, "extracted_with": method,
+               "previous_ds": prev, "previous_rows": prev_rows,
                "ignored_columns": ignored,
                "snapshot": str(catalog.partition(catalog.raw_products, args.ds)),
                "data_docs": result.docs_link}

@@ -35,6 +35,7 @@ log = logging.getLogger("hscode.publish")
 
 def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     import pyarrow as pa
+    import pyarrow.compute as pc
     from pyspark.sql import functions as F
 
     from hscode.extract import read_partition
@@ -42,7 +43,9 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     from hscode.quality import gate_predictions, recorded_pass
     from hscode.spark import build_spark
     from hscode.warehouse import hs6_codes, warehouse_from_settings
+    from hscode.warehouse.parallel import stage_in_parallel
     from hscode.warehouse.schema import HS_PREDICTIONS, HS_SCORING_RUNS, HS_UNSCORABLE
+    from hscode.warehouse.stream import partition_dataset
 
     catalog = Catalog.from_settings(settings)
     scored = read_summary(catalog, args.ds, "score_catalog")
@@ -100,14 +103,23 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
         "holdout_rows": threshold.get("support"), "threshold_chosen_on": threshold.get("chosen_on"),
         "published_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
     }], schema=HS_SCORING_RUNS.arrow_schema)
+    # nothing gathers the catalog in the driver: Spark tasks COPY the predictions into a
+    # staging table in parallel (PostgreSQL), or the driver streams the staged files in
+    # bounded batches; then ONE transaction swaps the date in
+    day = parse_ds(args.ds)
+    method = settings.warehouse.publish_method(settings.warehouse_url)
     with warehouse_from_settings(settings) as wh:
         wh.ensure_schema()
-        written = wh.replace_partitions(parse_ds(args.ds), {
-            HS_PREDICTIONS: predictions.toArrow(),
-            HS_UNSCORABLE: unscorable.toArrow(),
+        rows = (stage_in_parallel(predictions, HS_PREDICTIONS, day, wh, settings.warehouse_url,
+                                  settings.warehouse.jdbc_partitions) if method == "spark"
+                else partition_dataset(catalog.predictions, day))
+        written = wh.replace_partitions(day, {
+            HS_PREDICTIONS: rows,
+            HS_UNSCORABLE: partition_dataset(catalog.quarantine, day,
+                                             pc.field("scope") == "catalog"),
             HS_SCORING_RUNS: run_row,
         })
-    summary.update(published=True, written=written)
+    summary.update(published=True, written=written, published_with=method)
     write_summary(catalog, args.ds, "publish_predictions", summary)
     return summary
 

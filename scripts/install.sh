@@ -16,6 +16,12 @@ VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
 UV_VERSION=0.13.9
 HOROVOD_VERSION=0.28.1
+# PostgreSQL's JDBC driver for the parallel extract (Spark's JDBC source): Debian's package,
+# since Maven Central is not reachable from every build machine. Needed only with a
+# PostgreSQL warehouse; the DuckDB default never loads it.
+PGJDBC_PACKAGE=libpostgresql-jdbc-java
+PGJDBC_VERSION=42.5.5-0+deb12u1
+PGJDBC_JAR=/usr/share/java/postgresql.jar
 WHEELS=${HSCODE_WHEEL_CACHE:-$HOME/.cache/hscode/wheels}
 
 stamp_of() { cat requirements.txt setup.cfg pyproject.toml scripts/install.sh | sha256sum | cut -c1-16; }
@@ -55,6 +61,20 @@ VIRTUAL_ENV="$VENV" "$UV" pip install -q --no-deps "$wheel_dir"/horovod-"$HOROVO
 VIRTUAL_ENV="$VENV" "$UV" pip install -q --no-deps -e .
 
 "$PY" -m pip check
+
+if [[ ! -f "$PGJDBC_JAR" ]]; then
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    echo "install: PostgreSQL JDBC driver ($PGJDBC_PACKAGE $PGJDBC_VERSION)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$PGJDBC_PACKAGE=$PGJDBC_VERSION" \
+      >/dev/null 2>&1 || {
+      echo "install: $PGJDBC_VERSION not offered here; installing the distribution's version"
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$PGJDBC_PACKAGE" >/dev/null; }
+  else
+    echo "install: note: no $PGJDBC_JAR (apt-get install $PGJDBC_PACKAGE as root); only a" \
+         "PostgreSQL warehouse's parallel extract needs it"
+  fi
+fi
 
 # Bytecode for every installed module, written once here: where PYTHONDONTWRITEBYTECODE is
 # set (as on the build machines) Python never caches it, and each spark-submit, Horovod rank

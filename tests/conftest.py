@@ -93,9 +93,13 @@ def spark():
     """One local SparkSession for the whole test run (starting one costs 15-25 s)."""
     from pyspark.sql import SparkSession
 
+    from hscode.config import WarehouseSettings
+
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers: this venv
     session = (
         SparkSession.builder.master("local[2]").appName("hscode-tests")
+        # PostgreSQL's JDBC driver, as build_spark adds it for a PostgreSQL warehouse
+        .config("spark.jars", str(WarehouseSettings().jdbc_jar))
         .config("spark.sql.shuffle.partitions", "2")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.ui.enabled", "false")

@@ -272,12 +272,47 @@ def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert "YYYY-MM-DD" in capsys.readouterr().err
 
 
-def test_extract_reads_a_postgresql_warehouse(
+def test_extract_reads_a_postgresql_warehouse_in_parallel_as_the_export_would(
     spark, tmp_path: Path, pg_seeded_url: str, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    settings = make_settings(tmp_path, pg_seeded_url)
-    for k, v in {**_env(tmp_path), "HSCODE_WAREHOUSE__URL": pg_seeded_url}.items():
-        monkeypatch.setenv(k, v)
-    assert extract_products.main(["--ds", DS]) == 0
-    catalog = Catalog.from_settings(settings)
-    assert _read(spark, catalog.raw_products).count() == FULL_ROWS
+    snapshots, summaries = {}, {}
+    for method in ("jdbc", "export"):
+        home = tmp_path / method
+        settings = make_settings(home, pg_seeded_url)
+        for k, v in {**_env(home), "HSCODE_WAREHOUSE__URL": pg_seeded_url,
+                     "HSCODE_WAREHOUSE__EXTRACT_WITH": method}.items():
+            monkeypatch.setenv(k, v)
+        assert extract_products.main(["--ds", DS]) == 0
+        catalog = Catalog.from_settings(settings)
+        snapshots[method] = _read(spark, catalog.raw_products)
+        summaries[method] = json.loads((catalog.run_dir(DS) / "extract_products.json"
+                                        ).read_text())
+    assert summaries["jdbc"]["extracted_with"] == "jdbc"
+    assert summaries["jdbc"]["rows"] == summaries["export"]["rows"] == FULL_ROWS
+    assert snapshots["jdbc"].schema == snapshots["export"].schema
+    assertDataFrameEqual(snapshots["jdbc"], snapshots["export"])
+
+
+def test_jdbc_shares_are_disjoint_and_keep_rows_without_a_key(spark, pg_url: str) -> None:
+    import psycopg
+
+    from hscode.config import WarehouseSettings
+    from hscode.warehouse import Column, Table, jdbc
+
+    table = Table(name="test_jdbc_src", columns=(Column("product_id", "text"),
+                                                 Column("n", "int"),
+                                                 Column("at", "timestamp")),
+                  primary_key=("product_id",))
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        con.execute("DROP TABLE IF EXISTS test_jdbc_src")
+        con.execute("CREATE TABLE test_jdbc_src (product_id text, n int, at timestamp)")
+        con.execute("INSERT INTO test_jdbc_src SELECT 'p' || i, i, TIMESTAMP '2026-01-01 12:00'"
+                    " FROM generate_series(1, 500) i")
+        con.execute("INSERT INTO test_jdbc_src VALUES (NULL, 0, NULL), ('', -1, NULL)")
+    df = jdbc.read_table(spark, table, pg_url, WarehouseSettings(jdbc_partitions=3))
+    assert df.rdd.getNumPartitions() == 3
+    assert dict(df.dtypes) == {"product_id": "string", "n": "int", "at": "timestamp_ntz"}
+    rows = df.collect()
+    assert sorted(r["n"] for r in rows) == list(range(-1, 501))  # each row exactly once
+    assert min(df.groupBy(F.spark_partition_id()).count().collect(),
+               key=lambda r: r["count"])["count"] > 100  # the hash spreads the rows

@@ -229,7 +229,9 @@ def test_same_publish_on_postgresql(scored: dict, pg_seeded_url: str) -> None:
     settings = scored["settings"]
     pg = _settings(scored["home"], pg_url)
     for _ in range(2):  # a rerun leaves one set of rows
-        publish_predictions.run(_args(DS, validate_only=False), pg)
+        published = publish_predictions.run(_args(DS, validate_only=False), pg)
+        assert published["published_with"] == "spark"  # tasks COPY in parallel
+        assert published["written"]["hs_predictions"] == published["predicted_rows"]
     check_drift.run(_args(DS), pg)
     with open_warehouse(pg_url) as wh:  # the session's database also holds other tests' dates
         got = wh.read_table(HS_PREDICTIONS)

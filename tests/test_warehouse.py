@@ -197,3 +197,109 @@ def test_publish_killed_between_delete_and_insert_keeps_the_previous_rows(
         assert _ids(wh, D1) == ["a", "b"]
         wh.replace_partition(EVENTS, D1, _rows(D1, ["new1"]))  # a rerun repairs the date
         assert _ids(wh, D1) == ["new1"]
+
+
+def _stage_events(root, ds: dt.date, ids: list[str]) -> None:
+    """Rows as Spark stages them: a ``ds=`` folder, no ds column in the file."""
+    import pyarrow.parquet as pq
+
+    folder = root / f"ds={ds.isoformat()}"
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(_rows(ds, ids).drop(["ds"]), folder / f"part-{len(list(folder.iterdir()))}.parquet")
+
+
+def test_a_staged_partition_is_published_in_bounded_batches(warehouse_url: str, tmp_path
+                                                            ) -> None:
+    from hscode.warehouse.stream import partition_dataset
+
+    ids = [f"p{i:02d}" for i in range(25)]
+    _stage_events(tmp_path, D1, ids)
+    with open_warehouse(warehouse_url) as wh:
+        wh.batch_rows = 4  # 7 batches, one transaction
+        wh.ensure_schema([EVENTS])
+        wh.replace_partition(EVENTS, D1, _rows(D1, ["old"]))
+        wh.replace_partition(EVENTS, D2, _rows(D2, ["kept"]))
+        assert wh.replace_partition(EVENTS, D1, partition_dataset(tmp_path, D1)) == 25
+        assert _ids(wh, D1) == ids and _ids(wh, D2) == ["kept"]
+        got = wh.read_table(EVENTS).filter(pa.compute.equal(pa.compute.field("ds"), D1))
+        assert got.column("at").to_pylist()[0] == dt.datetime(2026, 11, 1, 12, 30)
+
+
+def test_a_bad_batch_late_in_the_stream_rolls_the_whole_date_back(warehouse_url: str,
+                                                                   tmp_path) -> None:
+    from hscode.warehouse.stream import partition_dataset
+
+    _stage_events(tmp_path, D1, [f"p{i}" for i in range(6)])
+    _stage_events(tmp_path, D1, ["p0"])  # a duplicate key in the second file
+    with open_warehouse(warehouse_url) as wh:
+        wh.batch_rows = 2
+        wh.ensure_schema([EVENTS])
+        wh.replace_partition(EVENTS, D1, _rows(D1, ["a", "b"]))
+        with pytest.raises(Exception):  # noqa: B017 - duplicate key: driver-specific error
+            wh.replace_partition(EVENTS, D1, partition_dataset(tmp_path, D1))
+        assert _ids(wh, D1) == ["a", "b"]
+        d2 = _ids(wh, D2)
+        with pytest.raises(ValueError, match="outside partition"):  # D1's files for D2
+            wh.replace_partition(EVENTS, D2, partition_dataset(tmp_path, D1))
+        assert _ids(wh, D1) == ["a", "b"] and _ids(wh, D2) == d2
+
+
+def test_export_writes_every_row_in_row_groups_of_the_batch_size(warehouse_url: str,
+                                                                 tmp_path) -> None:
+    import pyarrow.parquet as pq
+
+    ids = [f"p{i:02d}" for i in range(10)]
+    with open_warehouse(warehouse_url) as wh:
+        wh.ensure_schema([EVENTS])
+        wh.replace_table(EVENTS, _rows(D1, ids, ["x", None, 'q"uote', "line\nbreak", "NA",
+                                                 "", "ü", "a,b", "-", "z"]))
+        wh.batch_rows = 3
+        out = tmp_path / "staging" / "out.parquet"
+        assert wh.export_parquet(EVENTS, out) == 10
+        expected = wh.read_table(EVENTS)
+    got = pq.read_table(out)
+    assert pq.ParquetFile(out).metadata.num_row_groups == 4
+    assert got.schema == EVENTS.arrow_schema
+    assert got.sort_by("product_id").equals(expected)
+    assert [p.name for p in out.parent.iterdir()] == ["out.parquet"]  # no spool or temp left
+
+
+_KILL_MID_STREAM = """
+import datetime as dt, os, sys
+from pathlib import Path
+import hscode.warehouse.stream as stream
+from hscode.warehouse import open_warehouse
+from tests.test_warehouse import EVENTS
+
+calls = []
+conform = stream.conform_batch
+def dying(*a, **k):
+    calls.append(1)
+    if len(calls) == 3:  # two batches are in the transaction already
+        print("streaming, now dying", flush=True); os._exit(9)
+    return conform(*a, **k)
+stream.conform_batch = dying
+wh = open_warehouse(sys.argv[1])
+wh.batch_rows = 2
+wh.replace_partition(EVENTS, dt.date(2026, 11, 1),
+                     stream.partition_dataset(Path(sys.argv[2]), dt.date(2026, 11, 1)))
+print("not reached")
+"""
+
+
+def test_publish_killed_mid_stream_keeps_the_previous_rows(warehouse_url: str, tmp_path) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    _stage_events(tmp_path, D1, [f"new{i}" for i in range(9)])
+    with open_warehouse(warehouse_url) as wh:
+        wh.ensure_schema([EVENTS])
+        wh.replace_partition(EVENTS, D1, _rows(D1, ["a", "b"]))
+    proc = subprocess.run([sys.executable, "-c", _KILL_MID_STREAM, warehouse_url, str(tmp_path)],
+                          capture_output=True, text=True, cwd=REPO, timeout=120, check=False)
+    assert proc.returncode == 9, proc.stderr[-2000:]
+    assert "streaming, now dying" in proc.stdout and "not reached" not in proc.stdout
+    with open_warehouse(warehouse_url) as wh:
+        assert _ids(wh, D1) == ["a", "b"]

@@ -55,4 +55,6 @@ def hs6_codes(warehouse: Warehouse) -> list[str]:
 def warehouse_from_settings(settings: Settings) -> Warehouse:
     """Open the warehouse configured in ``settings``."""
     w = settings.warehouse
-    return open_warehouse(settings.warehouse_url, w.connect_retries, w.retry_backoff_s)
+    wh = open_warehouse(settings.warehouse_url, w.connect_retries, w.retry_backoff_s)
+    wh.batch_rows = w.batch_rows
+    return wh

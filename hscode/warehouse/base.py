@@ -9,12 +9,29 @@ from __future__ import annotations
 import abc
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pyarrow as pa
 
-from hscode.warehouse.schema import ALL_TABLES, ALL_VIEWS, Table, View, check_identifier, ident
+from hscode.warehouse.schema import (
+    ALL_TABLES,
+    ALL_VIEWS,
+    Table,
+    View,
+    check_identifier,
+    ident,
+    idents,
+)
+from hscode.warehouse.stream import (
+    BATCH_ROWS,
+    ArrowRows,
+    Batches,
+    RowSource,
+    StagedTable,
+    conformed,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -66,10 +83,69 @@ class Warehouse(abc.ABC):
         """Run a query and return its result as an Arrow table (bulk path)."""
 
     @abc.abstractmethod
-    def _replace_many(self, steps: Sequence[tuple[Table, pa.Table, str, Sequence[Any]]]
-                      ) -> None:
-        """For each ``(table, data, where, params)``: delete ``where`` and bulk-insert
-        ``data``; all steps in one transaction (all or nothing)."""
+    def _export_batches(self, table: Table, lenient: bool, spool: Path
+                        ) -> Iterator[pa.RecordBatch]:
+        """All rows of ``table`` (checked to exist) in batches cast to its schema; ``spool``
+        is a file the back end may use as a buffer on disk."""
+
+    def export_parquet(self, table: Table, path: Path, lenient: bool = False) -> int:
+        """Write every row of ``table`` to one Parquet file at ``path``, in bounded batches.
+
+        The file appears whole or not at all (written beside, then renamed); a row group per
+        batch, so Spark reads it in parallel. Memory stays within a few batches of
+        :attr:`batch_rows` whatever the table's size. Returns the rows written.
+
+        Raises:
+            WarehouseSchemaError: when the table is absent or lacks a declared column.
+        """
+        import pyarrow.parquet as pq
+
+        from hscode.files import temporary_beside
+
+        self.check_columns(table)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp, spool = temporary_beside(path), temporary_beside(path.with_suffix(".spool"))
+        rows = 0
+        try:
+            with pq.ParquetWriter(tmp, table.arrow_schema_for(lenient)) as writer:
+                for batch in self._export_batches(table, lenient, spool):
+                    writer.write_batch(batch, row_group_size=self.batch_rows)
+                    rows += batch.num_rows
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)
+            spool.unlink(missing_ok=True)
+        return rows
+
+    @abc.abstractmethod
+    def _replace_many(self, steps: Sequence[tuple[Table, Batches | StagedTable, str,
+                                                  Sequence[Any]]]) -> list[int]:
+        """For each ``(table, rows, where, params)``: delete ``where`` and bulk-insert the
+        rows batch by batch (or move a staging table's, see :meth:`_move_staged`); all steps
+        in one transaction (all or nothing). Returns the rows inserted per step."""
+
+    @staticmethod
+    def _move_staged(run: Callable[[str, Sequence[Any]], int | None], table: Table,
+                     staged: StagedTable, where: str, params: Sequence[Any]) -> int:
+        """Inside the caller's transaction: check and move a staging table's rows into
+        ``table``, then drop it (a rollback keeps it for a rerun). ``run`` executes one
+        statement and returns its result's first value, else the rows it touched.
+
+        Raises:
+            ValueError: when a staged row lies outside ``where`` or the staging table does
+                not hold exactly the rows its writers reported.
+        """
+        cols, stage = idents(table.column_names), ident(staged.name)
+        outside = run(f"SELECT COUNT(*) FROM {stage} WHERE NOT ({where})", params)
+        if outside:
+            raise ValueError(f"{table.name}: staging table {staged.name} holds {outside} "
+                             "row(s) outside the partition")
+        count = run(f"INSERT INTO {ident(table.name)} ({cols}) SELECT {cols} FROM {stage}", ())
+        if count != staged.rows:
+            raise ValueError(f"{table.name}: staging table {staged.name} holds {count} rows, "
+                             f"its writers reported {staged.rows}")
+        run(f"DROP TABLE {stage}", ())
+        return count
 
     def ensure_schema(self, tables: Iterable[Table] = ALL_TABLES,
                       views: Iterable[View] | None = None) -> None:
@@ -87,13 +163,14 @@ class Warehouse(abc.ABC):
         for view in (ALL_VIEWS if tables is ALL_TABLES else ()) if views is None else views:
             self.execute(view.ddl())
 
-    def replace_table(self, table: Table, data: pa.Table) -> int:
-        """Replace all rows of ``table`` with ``data`` atomically; return the row count."""
-        conformed = table.conform(data)
-        self._replace_many([(table, conformed, "TRUE", ())])
-        return conformed.num_rows
+    batch_rows: int = BATCH_ROWS
 
-    def replace_partition(self, table: Table, value: Any, data: pa.Table) -> int:
+    def replace_table(self, table: Table, data: ArrowRows) -> int:
+        """Replace all rows of ``table`` with ``data`` atomically; return the row count."""
+        return self._replace_many([(table, conformed(table, data, None, self.batch_rows),
+                                    "TRUE", ())])[0]
+
+    def replace_partition(self, table: Table, value: Any, data: RowSource) -> int:
         """Replace the rows of one partition (``table.partition_by = value``) atomically.
 
         Raises:
@@ -101,32 +178,30 @@ class Warehouse(abc.ABC):
         """
         return self.replace_partitions(value, {table: data})[table.name]
 
-    def replace_partitions(self, value: Any, data: dict[Table, pa.Table]
+    def replace_partitions(self, value: Any, data: dict[Table, RowSource]
                            ) -> dict[str, int]:
         """Replace partition ``value`` of several tables in ONE transaction.
 
         Readers see either every table's old rows for that partition or every table's new
         rows; a failure anywhere (a bad row, a lost connection, a killed process) leaves all
-        of them as they were.
+        of them as they were. A dataset's rows are streamed in batches of
+        :attr:`batch_rows`: the memory a replace takes does not grow with the partition.
 
         Raises:
             ValueError: when a table is not partitioned or its data holds other partitions.
         """
-        steps = []
+        steps: list[tuple[Table, Batches | StagedTable, str, Sequence[Any]]] = []
         for table, rows in data.items():
             if table.partition_by is None:
                 raise ValueError(f"{table.name} is not partitioned")
-            conformed = table.conform(rows)
-            col = conformed.column(table.partition_by)
-            if conformed.num_rows and (col.null_count or len(col.unique()) != 1
-                                       or col.unique()[0].as_py() != value):
-                raise ValueError(f"{table.name}: data holds rows outside partition {value!r}")
-            steps.append((table, conformed,
-                          f"{ident(table.partition_by)} = {self._param}", (value,)))
-        self._replace_many(steps)
-        return {t.name: d.num_rows for t, d, _, _ in steps}
+            source = rows if isinstance(rows, StagedTable) else conformed(
+                table, rows, value, self.batch_rows)
+            steps.append((table, source, f"{ident(table.partition_by)} = {self._param}",
+                          (value,)))
+        counts = self._replace_many(steps)
+        return {t.name: n for (t, _, _, _), n in zip(steps, counts, strict=True)}
 
-    def delete_and_insert(self, steps: Sequence[tuple[Table, pa.Table, str, Sequence[Any]]]
+    def delete_and_insert(self, steps: Sequence[tuple[Table, ArrowRows, str, Sequence[Any]]]
                           ) -> dict[str, int]:
         """For each ``(table, rows, where, params)``: delete the rows ``where`` selects
         (``FALSE``: none, i.e. an append) and insert ``rows``; all in ONE transaction.
@@ -134,9 +209,9 @@ class Warehouse(abc.ABC):
         ``where`` is SQL built from trusted identifiers (values bound through ``params``,
         written with :attr:`param`); returns the rows inserted per table.
         """
-        conformed = [(t, t.conform(d), w, p) for t, d, w, p in steps]
-        self._replace_many(conformed)
-        return {t.name: d.num_rows for t, d, _, _ in conformed}
+        batches = [(t, conformed(t, d, None, self.batch_rows), w, p) for t, d, w, p in steps]
+        counts = self._replace_many(batches)
+        return {t.name: n for (t, _, _, _), n in zip(batches, counts, strict=True)}
 
     @property
     def param(self) -> str:

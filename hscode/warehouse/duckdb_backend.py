@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ import pyarrow as pa
 
 from hscode.warehouse.base import Warehouse, with_retries
 from hscode.warehouse.schema import Table, ident, idents
+from hscode.warehouse.stream import Batches, StagedTable
 
 _views = itertools.count()
 
@@ -47,22 +48,44 @@ class DuckDBWarehouse(Warehouse):
     def read_arrow(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
         return self._con.sql(sql, params=list(params) or None).to_arrow_table()
 
-    def _replace_many(self, steps: Sequence[tuple[Table, pa.Table, str, Sequence[Any]]]
-                      ) -> None:
-        views = [f"_hscode_src_{next(_views)}" for _ in steps]
-        for view, (_, data, _, _) in zip(views, steps, strict=True):
-            self._con.register(view, data)
+    def _export_batches(self, table: Table, lenient: bool, spool: Path
+                        ) -> Iterator[pa.RecordBatch]:
+        reader = self._con.sql(table.select_sql(ordered=False)).to_arrow_reader(self.batch_rows)
+        schema = table.arrow_schema_for(lenient)
+        for batch in reader:
+            yield batch.cast(schema)
+
+    def _run(self, sql: str, params: Sequence[Any]) -> int | None:
+        cur = self._con.execute(sql, list(params))
         try:
-            self._con.execute("BEGIN TRANSACTION")
-            try:
-                for view, (table, _, where, params) in zip(views, steps, strict=True):
-                    cols, name = idents(table.column_names), ident(table.name)
-                    self._con.execute(f"DELETE FROM {name} WHERE {where}", list(params))
-                    self._con.execute(f"INSERT INTO {name} ({cols}) SELECT {cols} FROM {view}")
-                self._con.execute("COMMIT")
-            except BaseException:
-                self._con.execute("ROLLBACK")
-                raise
-        finally:
-            for view in views:
-                self._con.unregister(view)
+            row = cur.fetchone()
+        except duckdb.InvalidInputException:  # statement without a result set
+            return None
+        return None if row is None else int(row[0])
+
+    def _replace_many(self, steps: Sequence[tuple[Table, Batches | StagedTable, str,
+                                                  Sequence[Any]]]) -> list[int]:
+        view = f"_hscode_src_{next(_views)}"
+        counts = []
+        self._con.execute("BEGIN TRANSACTION")
+        try:
+            for table, rows, where, params in steps:
+                cols, name = idents(table.column_names), ident(table.name)
+                self._con.execute(f"DELETE FROM {name} WHERE {where}", list(params))
+                if isinstance(rows, StagedTable):
+                    counts.append(self._move_staged(self._run, table, rows, where, params))
+                    continue
+                count = 0
+                for batch in rows.read():  # one bounded batch registered at a time
+                    self._con.register(view, batch)
+                    try:
+                        self._con.execute(f"INSERT INTO {name} ({cols}) SELECT {cols} FROM {view}")
+                    finally:
+                        self._con.unregister(view)
+                    count += batch.num_rows
+                counts.append(count)
+            self._con.execute("COMMIT")
+        except BaseException:
+            self._con.execute("ROLLBACK")
+            raise
+        return counts

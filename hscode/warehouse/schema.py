@@ -124,11 +124,15 @@ class Table:
         """The columns as a Spark DDL schema string (``name type, ...``)."""
         return ", ".join(f"{c.name} {_SPARK_TYPES[c.type]}" for c in self.columns)
 
-    def select_sql(self) -> str:
+    def select_sql(self, ordered: bool = True) -> str:
         """``SELECT`` of all columns in declared order, sorted by the primary key (tables
-        without one: by every column, so that two reads of the same rows are equal)."""
-        order = idents(self.primary_key or self.column_names)
-        return f"SELECT {idents(self.column_names)} FROM {ident(self.name)} ORDER BY {order}"
+        without one: by every column, so that two reads of the same rows are equal).
+
+        ``ordered=False``: in storage order (a bulk export that need not sort).
+        """
+        select = f"SELECT {idents(self.column_names)} FROM {ident(self.name)}"
+        return f"{select} ORDER BY {idents(self.primary_key or self.column_names)}" if ordered \
+            else select
 
     def conform(self, data: pa.Table, lenient: bool = False) -> pa.Table:
         """Select and cast ``data`` to this table's schema; raise on missing columns.
