@@ -35,8 +35,8 @@ def build_spark(settings: Settings, master: str | None = None, app_name: str | N
         # from the context's start (setLogLevel below comes after ~80 INFO lines of it)
         .config("spark.log.level", settings.spark.log_level)
     )
-    if settings.warehouse.extract_method(settings.warehouse_url) == "jdbc":
-        # PostgreSQL's JDBC driver on the driver's and executors' class path
+    jdbc = settings.warehouse.extract_method(settings.warehouse_url) == "jdbc"
+    if jdbc:  # PostgreSQL's JDBC driver for the executors
         builder = builder.config("spark.jars", str(settings.warehouse.jdbc_jar))
     if master:
         builder = builder.master(master)
@@ -49,4 +49,10 @@ def build_spark(settings: Settings, master: str | None = None, app_name: str | N
         builder = builder.config("spark.driver.memory", settings.spark.driver_memory)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel(settings.spark.log_level)
+    if jdbc:
+        # and for the driver: under spark-submit its JVM started before this conf was set,
+        # and spark.jars alone leaves java.lang.ClassNotFoundException: org.postgresql.Driver
+        from hscode.warehouse.jdbc import check_driver
+
+        session.sql(f"ADD JAR '{check_driver(settings.warehouse.jdbc_jar)}'")
     return session
