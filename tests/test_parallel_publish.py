@@ -78,26 +78,11 @@ _KILL_DURING_THE_MOVE = """
 import datetime as dt, os, sys
 from hscode.warehouse import open_warehouse
 from hscode.warehouse.stream import StagedTable
+from tests.dying import die_after
 from tests.test_warehouse import EVENTS
 
-class Cursor:
-    def __init__(self, cur): self.cur = cur
-    def __enter__(self): self.cur.__enter__(); return self
-    def __exit__(self, *a): return self.cur.__exit__(*a)
-    def __getattr__(self, name): return getattr(self.cur, name)
-    def execute(self, sql, *a, **k):
-        out = self.cur.execute(sql, *a, **k)
-        if sql.startswith("INSERT"):
-            print("moved, now dying", flush=True); os._exit(9)
-        return out
-
-class Con:
-    def __init__(self, con): self.con = con
-    def __getattr__(self, name): return getattr(self.con, name)
-    def cursor(self, *a, **k): return Cursor(self.con.cursor(*a, **k))
-
 wh = open_warehouse(sys.argv[1])
-wh._con = Con(wh._con)
+die_after(wh, "INSERT", "moved, now dying")
 wh.replace_partition(EVENTS, dt.date(2026, 11, 1), StagedTable(sys.argv[2], int(sys.argv[3])))
 print("not reached")
 """

@@ -148,31 +148,11 @@ _KILL_BETWEEN_DELETE_AND_INSERT = """
 import datetime as dt, os, sys
 import pyarrow as pa
 from hscode.warehouse import open_warehouse
+from tests.dying import die_after
 from tests.test_warehouse import EVENTS, _rows
 
-class Cursor:
-    def __init__(self, cur): self.cur = cur
-    def __enter__(self): self.cur.__enter__(); return self
-    def __exit__(self, *a): return self.cur.__exit__(*a)
-    def __getattr__(self, name): return getattr(self.cur, name)
-    def execute(self, sql, *a, **k):
-        out = self.cur.execute(sql, *a, **k)
-        if sql.startswith("DELETE"):
-            print("deleted, now dying", flush=True); os._exit(9)
-        return out
-
-class Con:
-    def __init__(self, con): self.con = con
-    def __getattr__(self, name): return getattr(self.con, name)
-    def cursor(self, *a, **k): return Cursor(self.con.cursor(*a, **k))
-    def execute(self, sql, *a, **k):
-        out = self.con.execute(sql, *a, **k)
-        if sql.startswith("DELETE"):
-            print("deleted, now dying", flush=True); os._exit(9)
-        return out
-
 wh = open_warehouse(sys.argv[1])
-wh._con = Con(wh._con)
+die_after(wh, "DELETE", "deleted, now dying")
 wh.replace_partition(EVENTS, dt.date(2026, 11, 1), _rows(dt.date(2026, 11, 1), ["new1", "new2"]))
 print("not reached")
 """
