@@ -1,19 +1,21 @@
 """Benchmark: nightly scoring end to end vs. the model's raw ``predict``, same run, same data.
 
-    .venv/bin/python bench/score_throughput.py --rows 55371 --rows 1000000
+    .venv/bin/python bench/score_throughput.py --rows 55371 --rows 1000000 [--rows 10000000]
+    .venv/bin/python bench/score_throughput.py --rows 1000000 --pg-url postgresql://postgres@127.0.0.1:5432/postgres
 
 Needs a trained model and a seeded warehouse in the project home (``make run`` does both).
 For each size it builds a catalog in a separate bench home (the real product master repeated
-with new ids), then in ONE process measures
+with new ids, written in chunks and streamed into the warehouse: DuckDB, or a fresh
+PostgreSQL database when ``--pg-url`` names a server), then measures
 
-* **raw predict**: ``model.predict`` on the cleaned texts in the driver (the baseline);
-* **score + publish**: ``score_catalog`` (Spark ``mapInPandas``, Arrow batches) and
-  ``publish_predictions`` (gate + atomic DuckDB write);
-* **end to end**: extract -> clean -> score -> publish, warehouse table to warehouse table;
+* **each nightly job as production runs it**, one process each (``python jobs/<job>.py``:
+  its own JVM and Python workers): extract, clean, score, publish - wall seconds and the
+  peak resident memory of that job's process tree (driver, JVM, Python workers), sampled
+  every 0.2 s;
+* **raw predict**: ``model.predict`` on (up to ``--raw-sample``) cleaned texts in this
+  process: the baseline the ratios are taken against, in the same run.
 
-and reports rows/s, the ratio to raw predict and the peak resident memory of the whole
-process tree (driver, JVM, Python workers) sampled every 0.2 s. Results are appended to
-``bench/results.jsonl`` and printed as a table.
+Results are appended to ``bench/results.jsonl`` and printed.
 """
 
 from __future__ import annotations
@@ -22,11 +24,11 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import threading
 import time
-from argparse import Namespace
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -34,15 +36,16 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 DS = "2026-11-01"
+JOBS = ("extract_products", "clean_products", "score_catalog", "publish_predictions")
 
 
 class PeakRSS:
     """Peak resident memory of this process and all its children, sampled in a thread."""
 
-    def __init__(self, interval_s: float = 0.2) -> None:
+    def __init__(self, interval_s: float = 0.2, pid: int | None = None) -> None:
         import psutil
 
-        self.proc, self.interval, self.peak = psutil.Process(), interval_s, 0
+        self.proc, self.interval, self.peak = psutil.Process(pid), interval_s, 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -50,7 +53,11 @@ class PeakRSS:
         import psutil
 
         total = 0
-        for p in [self.proc, *self.proc.children(recursive=True)]:
+        try:
+            procs = [self.proc, *self.proc.children(recursive=True)]
+        except psutil.Error:  # the job has just exited
+            return 0
+        for p in procs:
             try:
                 total += p.memory_info().rss
             except psutil.Error:
@@ -80,10 +87,40 @@ def timed(out: dict[str, Any], name: str) -> Iterator[None]:
     out[f"{name}_peak_rss_gb"] = round(mem.peak / 2**30, 2)
 
 
-def build_catalog(source_home: Path, bench_home: Path, rows: int) -> Any:
-    """A bench home whose warehouse holds ``rows`` products (the real ones, repeated)."""
+def run_job(job: str, env: dict[str, str], master: str, out: dict[str, Any], log: Path) -> None:
+    """``python jobs/<job>.py`` as its own process: wall seconds and its tree's peak RSS."""
+    cmd = [sys.executable, str(REPO / "jobs" / f"{job}.py"), "--ds", DS, "--master", master]
+    start = time.perf_counter()
+    with log.open("a") as sink:
+        proc = subprocess.Popen(cmd, env=env, stdout=sink, stderr=subprocess.STDOUT, cwd=REPO)
+        with PeakRSS(pid=proc.pid) as mem:
+            rc = proc.wait()
+    if rc != 0:
+        raise RuntimeError(f"{job} exited {rc}: see {log}")
+    name = job.split("_")[0]
+    out[f"{name}_s"] = round(time.perf_counter() - start, 2)
+    out[f"{name}_peak_rss_gb"] = round(mem.peak / 2**30, 2)
+    print(f"{job}: {out[f'{name}_s']} s, peak RSS {out[f'{name}_peak_rss_gb']} GB", flush=True)
+
+
+def _pg_database(admin_url: str, name: str) -> str:
+    """A fresh PostgreSQL database ``name`` on the server of ``admin_url``; its URL."""
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as con:
+        con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        con.execute(f'CREATE DATABASE "{name}"')
+    return admin_url.rsplit("/", 1)[0] + "/" + name
+
+
+def build_catalog(source_home: Path, bench_home: Path, rows: int, pg_url: str | None
+                  ) -> dict[str, str]:
+    """A bench home whose warehouse holds ``rows`` products (the real ones, repeated);
+    returns the environment its jobs run with."""
     import pyarrow as pa
     import pyarrow.compute as pc
+    import pyarrow.dataset as pads
+    import pyarrow.parquet as pq
 
     from hscode.config import load_settings
     from hscode.warehouse import warehouse_from_settings
@@ -92,74 +129,79 @@ def build_catalog(source_home: Path, bench_home: Path, rows: int) -> Any:
     src = load_settings(environ={**os.environ, "HSCODE_PATHS__HOME": str(source_home)})
     if bench_home.exists():
         shutil.rmtree(bench_home)
+    url = (_pg_database(pg_url, f"hscode_bench_{rows}") if pg_url
+           else "duckdb:///warehouse.duckdb")
     env = {**os.environ, "HSCODE_PATHS__HOME": str(bench_home),
            "HSCODE_PATHS__SOURCE_DIR": str(src.home / src.paths.source_dir),
-           "HSCODE_WAREHOUSE__URL": "duckdb:///warehouse.duckdb"}
+           "HSCODE_WAREHOUSE__URL": url, "HSCODE_QUALITY__DATA_DOCS": "false",
+           "PYSPARK_PYTHON": sys.executable, "PYTHONPATH": str(REPO)}
     settings = load_settings(environ=env)
     with warehouse_from_settings(src) as wh:
         pm = wh.read_table(PRODUCT_MASTER)
         ref = {t: wh.read_table(t) for t in (HS_NOMENCLATURE, HS_SECTIONS)}
-    copies = -(-rows // pm.num_rows)
-    parts = []
-    for i in range(copies):
+    chunks = bench_home / "catalog_chunks"
+    chunks.mkdir(parents=True)
+    for i in range(-(-rows // pm.num_rows)):  # one file per copy: bounded memory
         ids = pc.binary_join_element_wise(pa.scalar(f"R{i:03d}-"), pm.column("product_id"), "")
-        parts.append(pm.set_column(0, "product_id", ids))
-    catalog = pa.concat_tables(parts).slice(0, rows)
+        part = pm.set_column(0, "product_id", ids).slice(0, rows - i * pm.num_rows)
+        pq.write_table(part, chunks / f"part-{i:05d}.parquet")
     with warehouse_from_settings(settings) as wh:
         wh.ensure_schema()
         for table, data in ref.items():
             wh.replace_table(table, data)
-        wh.replace_table(PRODUCT_MASTER, catalog)
-    return settings
+        wh.replace_table(PRODUCT_MASTER, pads.dataset(chunks, format="parquet"))
+    shutil.rmtree(chunks)
+    return env
 
 
-def bench_one(source_home: Path, rows: int, master: str) -> dict[str, Any]:
-    import pandas as pd
+def bench_one(source_home: Path, rows: int, master: str, pg_url: str | None,
+              raw_sample: int, keep: bool = False) -> dict[str, Any]:
+    import pyarrow.parquet as pq
 
     from hscode.catalog import Catalog
     from hscode.config import load_settings
     from hscode.predictor import load_predictor
     from hscode.scoring.model_ref import resolve_model
-    from hscode.spark import build_spark
-    from jobs import clean_products, extract_products, publish_predictions, score_catalog
 
     source = load_settings(environ={**os.environ, "HSCODE_PATHS__HOME": str(source_home)})
     model = resolve_model(Catalog.from_settings(source))
-    settings = build_catalog(source_home, source.data_dir / "bench" / f"rows_{rows}", rows)
+    backend = "postgresql" if pg_url else "duckdb"
+    home = source.data_dir / "bench" / f"rows_{rows}_{backend}"
+    env = build_catalog(source_home, home, rows, pg_url)
+    catalog = Catalog.from_settings(load_settings(environ=env))
     # the bench home scores with a copy of the source home's model
-    catalog = Catalog.from_settings(settings)
     (catalog.models / model.name).mkdir(parents=True, exist_ok=True)
     shutil.copytree(model.path, catalog.models / model.name / model.path.name)
-    build_spark(settings, master, "hscode-bench")
-    args = Namespace(ds=DS, master=master, config=None, model_version=None, validate_only=False)
-    out: dict[str, Any] = {"rows": rows, "model": f"{model.name} {model.version}",
-                           "master": master, "cpus": os.cpu_count()}
-
-    def step(name: str, fn: Callable[[], Any]) -> Any:
-        with timed(out, name):
-            return fn()
-
-    step("extract", lambda: extract_products.run(args, settings))
-    step("clean", lambda: clean_products.run(args, settings))
-    scored = step("score", lambda: score_catalog.run(args, settings))
-    step("publish", lambda: publish_predictions.run(args, settings))
-    out["scored_rows"] = scored["scoring_rows"]
-    texts = pd.read_parquet(catalog.partition(catalog.scoring_set, DS), columns=["text"])["text"]
+    out: dict[str, Any] = {"rows": rows, "warehouse": backend,
+                           "model": f"{model.name} {model.version}", "master": master,
+                           "cpus": os.cpu_count()}
+    for job in JOBS:
+        run_job(job, env, master, out, home / "jobs.log")
+    published = json.loads((catalog.run_dir(DS) / "publish_predictions.json").read_text())
+    n = out["scored_rows"] = published["predicted_rows"]
+    out["extracted_with"] = json.loads(
+        (catalog.run_dir(DS) / "extract_products.json").read_text()).get("extracted_with", "export")
+    texts = (pq.ParquetFile(next(catalog.partition(catalog.scoring_set, DS).glob("*.parquet")))
+             .read(columns=["text"]).column("text").to_pylist()[:raw_sample])
     predictor = load_predictor(model.path)
-    predictor.predict_proba(texts.iloc[:2048].tolist())  # warm-up (graph tracing)
-    step("raw_predict", lambda: predictor.predict_proba(texts.tolist(), batch_size=1024))
-    n = out["scored_rows"]
-    out["raw_predict_rows_per_s"] = round(n / out["raw_predict_s"])
+    predictor.predict_proba(texts[:2048])  # warm-up (graph tracing)
+    chunk = load_settings(environ=env).scoring.batch_rows  # as the score job hands them over
+    with timed(out, "raw_predict"):
+        for start in range(0, len(texts), chunk):  # 1M rows x 1,753 codes would be 14 GB
+            predictor.predict_proba(texts[start:start + chunk], batch_size=1024)
+    out["raw_predict_rows"] = len(texts)
+    raw_rate = len(texts) / out["raw_predict_s"]
+    out["raw_predict_rows_per_s"] = round(raw_rate)
     score_publish = out["score_s"] + out["publish_s"]
     e2e = out["extract_s"] + out["clean_s"] + score_publish
     out["score_publish_rows_per_s"] = round(n / score_publish)
     out["end_to_end_s"] = round(e2e, 1)
     out["end_to_end_rows_per_s"] = round(n / e2e)
-    out["ratio_score_publish_to_raw"] = round(out["score_publish_rows_per_s"]
-                                              / out["raw_predict_rows_per_s"], 3)
-    out["ratio_end_to_end_to_raw"] = round(out["end_to_end_rows_per_s"]
-                                           / out["raw_predict_rows_per_s"], 3)
-    out["peak_rss_gb"] = max(v for k, v in out.items() if k.endswith("_peak_rss_gb"))
+    out["ratio_score_publish_to_raw"] = round(n / score_publish / raw_rate, 3)
+    out["ratio_end_to_end_to_raw"] = round(n / e2e / raw_rate, 3)
+    out["max_job_peak_rss_gb"] = max(out[f"{j.split('_')[0]}_peak_rss_gb"] for j in JOBS)
+    if not keep:
+        shutil.rmtree(home / "data", ignore_errors=True)  # 10M rows leave ~GBs of Parquet
     return out
 
 
@@ -169,10 +211,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--home", type=Path, default=Path.cwd(),
                    help="project home with the seeded warehouse and a trained model")
     p.add_argument("--master", default="local[*]")
+    p.add_argument("--pg-url", help="a PostgreSQL server (admin URL): bench on a fresh "
+                   "database there instead of DuckDB")
+    p.add_argument("--raw-sample", type=int, default=1_000_000,
+                   help="texts the raw-predict baseline runs on (a rate: a sample suffices)")
+    p.add_argument("--keep", action="store_true", help="keep each size's bench home")
     args = p.parse_args(argv)
     results = []
     for rows in args.rows or [55371]:
-        res = bench_one(args.home.resolve(), rows, args.master)
+        res = bench_one(args.home.resolve(), rows, args.master, args.pg_url, args.raw_sample,
+                        args.keep)
         results.append(res)
         with (REPO / "bench" / "results.jsonl").open("a") as f:
             f.write(json.dumps({"bench": "score_throughput",
