@@ -63,6 +63,8 @@ class Warehouse(abc.ABC):
     """A connection to the warehouse. Use as a context manager."""
 
     dialect: str
+    #: Rows per Arrow batch a write streams or an export reads (``warehouse.batch_rows``).
+    batch_rows: int = BATCH_ROWS
 
     def __enter__(self) -> Warehouse:
         return self
@@ -162,8 +164,6 @@ class Warehouse(abc.ABC):
                     self.execute(table.add_column_ddl(column.name, self.dialect))
         for view in (ALL_VIEWS if tables is ALL_TABLES else ()) if views is None else views:
             self.execute(view.ddl())
-
-    batch_rows: int = BATCH_ROWS
 
     def replace_table(self, table: Table, data: ArrowRows) -> int:
         """Replace all rows of ``table`` with ``data`` atomically; return the row count."""
