@@ -35,9 +35,13 @@ def build_spark(settings: Settings, master: str | None = None, app_name: str | N
         # from the context's start (setLogLevel below comes after ~80 INFO lines of it)
         .config("spark.log.level", settings.spark.log_level)
     )
-    jdbc = settings.warehouse.extract_method(settings.warehouse_url) == "jdbc"
-    if jdbc:  # PostgreSQL's JDBC driver for the executors
-        builder = builder.config("spark.jars", str(settings.warehouse.jdbc_jar))
+    jar = settings.warehouse.jdbc_jar
+    # PostgreSQL's JDBC driver for the executors; when it is missing only the JDBC read
+    # itself fails (with how to install it), not every job on a PostgreSQL warehouse
+    jdbc = (settings.warehouse.extract_method(settings.warehouse_url) == "jdbc"
+            and jar.is_file())
+    if jdbc:
+        builder = builder.config("spark.jars", str(jar))
     if master:
         builder = builder.master(master)
     if (master or "local").startswith("local") and "PYSPARK_PYTHON" not in os.environ:
@@ -52,7 +56,5 @@ def build_spark(settings: Settings, master: str | None = None, app_name: str | N
     if jdbc:
         # and for the driver: under spark-submit its JVM started before this conf was set,
         # and spark.jars alone leaves java.lang.ClassNotFoundException: org.postgresql.Driver
-        from hscode.warehouse.jdbc import check_driver
-
-        session.sql(f"ADD JAR '{check_driver(settings.warehouse.jdbc_jar)}'")
+        session.sql(f"ADD JAR '{jar}'")
     return session

@@ -30,3 +30,12 @@ def test_auto_extract_is_jdbc_for_postgresql_and_export_for_duckdb() -> None:
         "export"
     with pytest.raises(ValueError, match="needs a PostgreSQL warehouse"):
         WarehouseSettings(extract_with="jdbc").extract_method("duckdb:///w.duckdb")
+
+
+def test_a_missing_jdbc_driver_is_a_clear_error_before_spark_is_asked(tmp_path) -> None:
+    from hscode.warehouse.jdbc import read_table
+    from hscode.warehouse.schema import PRODUCT_MASTER
+
+    cfg = WarehouseSettings(jdbc_jar=tmp_path / "absent.jar")
+    with pytest.raises(FileNotFoundError, match="libpostgresql-jdbc-java"):
+        read_table(None, PRODUCT_MASTER, "postgresql://u@h/d", cfg)
