@@ -249,16 +249,17 @@ import datetime as dt, os, sys
 from pathlib import Path
 import hscode.warehouse.stream as stream
 from hscode.warehouse import open_warehouse
+from hscode.warehouse.schema import Table
 from tests.test_warehouse import EVENTS
 
 calls = []
-conform = stream.conform_batch
+conform = Table.conform
 def dying(*a, **k):
     calls.append(1)
     if len(calls) == 3:  # two batches are in the transaction already
         print("streaming, now dying", flush=True); os._exit(9)
     return conform(*a, **k)
-stream.conform_batch = dying
+Table.conform = dying
 wh = open_warehouse(sys.argv[1])
 wh.batch_rows = 2
 wh.replace_partition(EVENTS, dt.date(2026, 11, 1),

@@ -56,12 +56,8 @@ class DuckDBWarehouse(Warehouse):
             yield batch.cast(schema)
 
     def _run(self, sql: str, params: Sequence[Any]) -> int | None:
-        cur = self._con.execute(sql, list(params))
-        try:
-            row = cur.fetchone()
-        except duckdb.InvalidInputException:  # statement without a result set
-            return None
-        return None if row is None else int(row[0])
+        rows = self.execute(sql, params)  # DuckDB reports an INSERT's count as its result
+        return int(rows[0][0]) if rows else None
 
     def _replace_many(self, steps: Sequence[tuple[Table, Batches | StagedTable, str,
                                                   Sequence[Any]]]) -> list[int]:

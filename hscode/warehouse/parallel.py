@@ -72,7 +72,6 @@ class _PartitionWriter:
         from pyspark import TaskContext
 
         from hscode.warehouse.postgres_backend import copy_csv
-        from hscode.warehouse.stream import conform_batch
 
         ctx = TaskContext.get()
         part = ctx.partitionId() if ctx else 0
@@ -83,7 +82,7 @@ class _PartitionWriter:
             cur.execute(f"DELETE FROM {stage} WHERE {ident(PART)} = %s", [part])
             with cur.copy(f"COPY {stage} ({cols}) FROM STDIN (FORMAT csv)") as copy:
                 for batch in batches:
-                    out = conform_batch(self.table, batch)
+                    out = self.table.conform(batch)
                     out = out.append_column(PART, pa.array([part] * out.num_rows, pa.int32()))
                     copy.write(copy_csv(out))
                     rows += out.num_rows

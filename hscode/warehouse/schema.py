@@ -134,8 +134,10 @@ class Table:
         return f"{select} ORDER BY {idents(self.primary_key or self.column_names)}" if ordered \
             else select
 
-    def conform(self, data: pa.Table, lenient: bool = False) -> pa.Table:
-        """Select and cast ``data`` to this table's schema; raise on missing columns.
+    def conform(self, data: pa.Table | pa.RecordBatch, lenient: bool = False
+                ) -> pa.Table | pa.RecordBatch:
+        """Select and cast ``data`` (a table or one batch of a stream) to this table's
+        schema; raise on missing columns.
 
         ``lenient`` keeps nulls in NOT NULL columns (a source that breaks its own
         constraints: the caller quarantines those rows instead of failing on them).

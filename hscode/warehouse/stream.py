@@ -51,15 +51,6 @@ class Batches:
     read: Callable[[], Iterator[pa.RecordBatch]]
 
 
-def conform_batch(table: Table, batch: pa.RecordBatch, lenient: bool = False
-                  ) -> pa.RecordBatch:
-    """Select and cast one batch to ``table``'s schema (see :meth:`Table.conform`)."""
-    missing = [c for c in table.column_names if c not in batch.schema.names]
-    if missing:
-        raise ValueError(f"{table.name}: data lacks columns {missing}")
-    return batch.select(table.column_names).cast(table.arrow_schema_for(lenient))
-
-
 def check_partition(table: Table, batch: pa.RecordBatch | pa.Table, value: Any) -> None:
     """Raise ``ValueError`` unless every row's partition column equals ``value``."""
     if table.partition_by is None:
@@ -95,7 +86,7 @@ def conformed(table: Table, source: ArrowRows, partition: Any = None,
 
     def read() -> Iterator[pa.RecordBatch]:
         for batch in source.to_batches(batch_size=batch_rows):
-            out = conform_batch(table, batch)
+            out = table.conform(batch)
             if partition is not None:
                 check_partition(table, out, partition)
             yield out
