@@ -3,13 +3,14 @@
 #   make test   install (or reuse) the environment, then run the default test suite
 #   make test-unit   the inner loop: unit tests only (no JVM, no training), under 3 minutes
 #   make test-all    everything, the slow full-volume tests included
+#   make test-containers   build the images and run the compose stack here (Docker)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?= -m "not slow"
 # two pytest-xdist workers, whole files each (a module's fixtures are built once); 0 = serial
 PYTEST_WORKERS ?= 2
 
-.PHONY: install browser run test test-unit test-all lint doctor clean
+.PHONY: install browser run test test-unit test-all test-containers images lint doctor clean
 
 install:
 	@bash scripts/install.sh
@@ -33,6 +34,15 @@ test-unit: test
 
 test-all: PYTEST_ARGS =
 test-all: test
+
+# the jobs and Airflow images (a Debian base made here where Docker Hub is unreachable)
+images:
+	@bash scripts/install-docker.sh
+	bash docker/build-images.sh
+
+# the images built, `hscode doctor` in the jobs image, the compose stack's retrain and night
+test-containers: install
+	$(PY) -m pytest tests/test_containers.py -p no:cacheprovider -v -s --durations=0
 
 lint: install
 	$(VENV)/bin/ruff check hscode jobs dags tests bench
