@@ -4,13 +4,14 @@
 #   make test-unit   the inner loop: unit tests only (no JVM, no training), under 3 minutes
 #   make test-all    everything, the slow full-volume tests included
 #   make test-containers   build the images and run the compose stack here (Docker)
+#   make stack       build the images and start the compose stack (docker/.env first)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?= -m "not slow"
 # two pytest-xdist workers, whole files each (a module's fixtures are built once); 0 = serial
 PYTEST_WORKERS ?= 2
 
-.PHONY: install browser run test test-unit test-all test-containers images lint doctor clean
+.PHONY: install browser run test test-unit test-all test-containers images stack stack-down lint doctor clean
 
 install:
 	@bash scripts/install.sh
@@ -39,6 +40,15 @@ test-all: test
 images:
 	@bash scripts/install-docker.sh
 	bash docker/build-images.sh
+
+# the compose stack (docker/compose.yaml) with the secrets of docker/.env; Compose v1 or v2
+COMPOSE := $(shell command -v docker-compose >/dev/null 2>&1 && echo docker-compose || echo docker compose) -f docker/compose.yaml
+stack: images
+	@test -f docker/.env || { echo "cp docker/.env.example docker/.env and set its passwords first" >&2; exit 1; }
+	$(COMPOSE) up -d
+
+stack-down:
+	$(COMPOSE) down
 
 # the images built, `hscode doctor` in the jobs image, the compose stack's retrain and night
 test-containers: install
