@@ -38,7 +38,7 @@ HEAVY_FIXTURES = frozenset({"spark", "pg_url", "pg_seeded_url", "warehouse_url",
 # The order `make test` hands whole files to its two xdist workers (--dist loadfile
 # --no-loadscope-reorder): the longest first, so that no worker finishes alone at the end.
 # xdist starts each worker with two files: the DAG worker's second is a short one.
-LONGEST_FIRST = ("test_dags.py", "test_faults.py", "test_seed_warehouse.py",
+LONGEST_FIRST = ("test_containers.py", "test_dags.py", "test_faults.py", "test_seed_warehouse.py",
                  "test_scoring_jobs.py", "test_bad_input.py", "test_training.py",
                  "test_cluster.py", "test_jobs.py")
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import random
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -53,17 +55,24 @@ def sh(cmd: list[str], timeout: float, **kwargs) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def images() -> dict:
-    """The engine (installed and started where it can be), then both images built."""
+def images(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """The engine (installed and started where it can be, and stopped again afterwards if
+    this started it), then both images built."""
+    pidfile = tmp_path_factory.mktemp("engine") / "dockerd.pid"
     engine = subprocess.run(["bash", "scripts/install-docker.sh"], cwd=REPO, capture_output=True,
-                            text=True, check=False)
+                            text=True, check=False,
+                            env={**os.environ, "HSCODE_DOCKERD_PIDFILE": str(pidfile)})
     if engine.returncode:
         pytest.skip(f"no Docker engine: {engine.stderr.strip()}")
-    started = time.monotonic()
-    built = sh(["bash", "docker/build-images.sh"], timeout=3600, cwd=REPO)
-    print(built.stdout)
-    return {"seconds": time.monotonic() - started, "log": built.stdout,
-            "local_base": "local Debian base" in built.stdout}
+    try:
+        started = time.monotonic()
+        built = sh(["bash", "docker/build-images.sh"], timeout=3600, cwd=REPO)
+        print(built.stdout)
+        yield {"seconds": time.monotonic() - started, "log": built.stdout,
+               "local_base": "local Debian base" in built.stdout}
+    finally:
+        if pidfile.exists():  # started here: leave the machine as it was
+            os.kill(int(pidfile.read_text()), signal.SIGTERM)
 
 
 def _inspect(image: str, fmt: str) -> str:
