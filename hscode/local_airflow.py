@@ -52,7 +52,9 @@ def airflow_env(settings: Settings, config_file: Path | None = None,
                        f"{__name__}.SQLITE_CONNECT_ARGS")
     if config_file is not None:
         env["HSCODE_CONFIG"] = str(Path(config_file).resolve())
-    return env
+    from hscode.spark_classes import with_archive
+
+    return with_archive(env)  # every task's spark-submit maps Spark's class archive
 
 
 def _airflow(args: Sequence[str]) -> list[str]:

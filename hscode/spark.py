@@ -22,6 +22,7 @@ def build_spark(settings: Settings, master: str | None = None, app_name: str | N
             the master spark-submit was given wins when this is ``None``.
         app_name: Overrides ``spark.app_name``.
     """
+    from pyspark import SparkContext
     from pyspark.sql import SparkSession
 
     builder = (
@@ -51,6 +52,11 @@ def build_spark(settings: Settings, master: str | None = None, app_name: str | N
         builder = builder.config("spark.pyspark.python", sys.executable)
     if not SparkSession.getActiveSession():
         builder = builder.config("spark.driver.memory", settings.spark.driver_memory)
+    if "PYSPARK_GATEWAY_PORT" not in os.environ and SparkContext._jvm is None:
+        # this process starts the driver JVM (spark-submit reads SPARK_SUBMIT_OPTS then)
+        from hscode.spark_classes import with_archive
+
+        os.environ.update(with_archive())
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel(settings.spark.log_level)
     if jdbc:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -40,7 +39,9 @@ def submit(job: str, ds: str, master: str = "local[*]", job_args: list[str] | No
 
     ``job_args`` go to the job after ``--ds`` (e.g. ``["--model-version", "3"]``).
     """
-    env = {**os.environ, "PYSPARK_PYTHON": sys.executable,
+    from hscode.spark_classes import with_archive
+
+    env = {**with_archive(), "PYSPARK_PYTHON": sys.executable,
            "PYSPARK_DRIVER_PYTHON": sys.executable}
     cmd = spark_submit_command(job, ds, master) + list(job_args or [])
     return subprocess.run(cmd, env=env, check=False).returncode

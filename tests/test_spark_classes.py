@@ -1,0 +1,69 @@
+"""Spark's class archive (hscode/spark_classes.py): the install step makes it, every driver
+JVM the project starts maps it, and a stale one is never handed to a JVM."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hscode import doctor
+from hscode.spark_classes import archive_path, current, spark_home, with_archive
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("opts", ["-XX:SharedArchiveFile=/elsewhere.jsa",
+                                  "-Xlog:cds -XX:ArchiveClassesAtExit=/dumping.jsa"])
+def test_options_that_name_an_archive_already_are_left_as_they_are(opts: str) -> None:
+    env = {"SPARK_SUBMIT_OPTS": opts, "OTHER": "kept"}
+    assert with_archive(env) == env
+
+
+def _submit_version(env: dict[str, str]) -> str:
+    bin_dir = Path(sys.executable).parent  # the venv's spark-submit finds Spark with its python
+    proc = subprocess.run([str(bin_dir / "spark-submit"), "--version"],
+                          env={**env, "PATH": f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"}, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout + proc.stderr
+
+
+@pytest.mark.integration
+def test_the_installed_archive_is_current_and_every_driver_maps_it(tmp_path: Path) -> None:
+    from hscode.config import load_settings
+    from hscode.local_airflow import airflow_env
+
+    assert current(), f"no current archive at {archive_path()}: scripts/install.sh makes it"
+    base = {k: v for k, v in os.environ.items() if k != "SPARK_SUBMIT_OPTS"}
+    env = with_archive({**base, "SPARK_SUBMIT_OPTS": "-Xlog:cds=info"})
+    assert env["SPARK_SUBMIT_OPTS"] == f"-Xlog:cds=info -XX:SharedArchiveFile={archive_path()}"
+    shown = _submit_version(env)
+    assert f"Opened archive {archive_path()}" in shown
+    assert "Unable to use shared archive" not in shown and "Mapped dynamic region" in shown
+    # the embedded Airflow hands it to every task's spark-submit
+    settings = load_settings(environ={"HSCODE_PATHS__HOME": str(tmp_path)})
+    tasks = airflow_env(settings, base=base)
+    assert tasks["SPARK_SUBMIT_OPTS"] == f"-XX:SharedArchiveFile={archive_path()}"
+    assert doctor.check_spark_classes().detail == f"archive current: {archive_path()}"
+
+
+@pytest.mark.integration
+def test_an_archive_made_for_another_jdk_or_class_path_is_not_current(tmp_path: Path) -> None:
+    archive = tmp_path / "spark-classes.jsa"
+    shutil.copy(archive_path().with_suffix(".json"), archive.with_suffix(".json"))
+    archive.symlink_to(archive_path())
+    assert current(archive)
+    stamp = json.loads(archive.with_suffix(".json").read_text())
+    for key, other in (("java", "/usr/lib/jvm/another-jdk 1 2"), ("jars", "0" * 64),
+                       ("conf", str(not (spark_home() / "conf").is_dir()))):
+        stale = tmp_path / key / archive.name
+        stale.parent.mkdir()
+        stale.symlink_to(archive_path())
+        stale.with_suffix(".json").write_text(json.dumps({**stamp, key: other}))
+        assert not current(stale), key
+    missing = tmp_path / "missing" / archive.name
+    assert not current(missing)
