@@ -150,7 +150,9 @@ def build(archive: Path | None = None, timeout_s: float = 600) -> Path:
         raise RuntimeError(f"class archive warm-up failed ({proc.returncode}): "
                            f"{proc.stderr[-2000:]}")
     os.replace(partial, archive)
-    _stamp(archive).write_text(json.dumps(fingerprint(), indent=2), encoding="utf-8")
+    from hscode.files import atomic_write_text
+
+    atomic_write_text(_stamp(archive), json.dumps(fingerprint(), indent=2))
     return archive
 
 
