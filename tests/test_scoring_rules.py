@@ -53,6 +53,26 @@ def test_top_k_never_predicts_codes_outside_the_nomenclature() -> None:
     np.testing.assert_allclose(p.sum(axis=1), 1.0)
 
 
+def test_top_k_orders_by_probability_and_breaks_ties_by_label_order() -> None:
+    labels = ["a", "b", "c", "d"]
+    mask = np.ones(4, bool)
+    probs = np.array([[0.2, 0.3, 0.3, 0.2],     # ties at the top and at the cut
+                      [0.25, 0.25, 0.25, 0.25],  # all equal
+                      [0.0, 0.0, 1.0, 0.0]])     # one sure code, the rest tied at zero
+    codes, p = top_k(probs, labels, mask)
+    assert codes.tolist() == [["b", "c", "a"], ["a", "b", "c"], ["c", "a", "b"]]
+    np.testing.assert_allclose(p, [[0.3, 0.3, 0.2], [0.25] * 3, [1.0, 0.0, 0.0]])
+    # a batch as the score job sees it: coarse probabilities make many ties
+    rng = np.random.default_rng(7)
+    many = np.round(rng.dirichlet(np.full(300, 0.1), size=500), 2)
+    labels = [f"{i:06d}" for i in range(300)]
+    codes, p = top_k(many, labels, np.ones(300, bool))
+    for row, got, got_p in zip(many / many.sum(axis=1, keepdims=True), codes, p, strict=True):
+        ranked = sorted(range(300), key=lambda j: (-row[j], j))[:3]  # probability, then label
+        assert list(got) == [labels[j] for j in ranked]
+        np.testing.assert_allclose(got_p, row[ranked])
+
+
 def test_an_unsure_subheading_can_still_name_a_sure_heading() -> None:
     d = dt.date(2026, 11, 1)
     batch = pd.DataFrame({"ds": [d] * 2, "product_id": ["a", "b"], "hs_code": [None] * 2,
