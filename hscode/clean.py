@@ -51,11 +51,15 @@ QUARANTINE_COLUMNS = ("product_id", "ds", "scope", "reason", "hs_code", "assuran
 
 @dataclass(frozen=True)
 class CleanResult:
-    """The three outputs of cleaning one snapshot."""
+    """The three outputs of cleaning one snapshot, and ``marked``: every raw row with its
+    model text and catalog reason (null when usable), which all three are derived from. A
+    job that materialises several outputs caches ``marked`` first, so the de-duplicating
+    window and the text rules run once per row, not once per output."""
 
     scoring: DataFrame
     training: DataFrame
     quarantine: DataFrame
+    marked: DataFrame
 
 
 def default_stop_words() -> list[str]:
@@ -86,11 +90,11 @@ def normalise_text(col: Column, stop_words: Sequence[str]) -> Column:
     t = F.regexp_replace(t, r"(?<!\d)\.|\.(?!\d)", " ")
     t = F.regexp_replace(t, r"(\d)\s+(" + "|".join(UNITS) + r")(?=\s|$)", "$1$2")
     tokens = F.split(F.trim(F.regexp_replace(t, r"\s+", " ")), " ")
-    stop = F.array(*[F.lit(w) for w in sorted(set(stop_words))])
+    stop = sorted(set(stop_words))  # isin: Spark's hash set (InSet), not a scan of ~200 words
     kept = F.filter(
         tokens,
         lambda x: (F.length(x) > 1) & ~x.rlike(r"^[\d.]+$") & ~x.rlike(PACKAGING_COUNT)
-        & ~F.array_contains(stop, x),
+        & ~x.isin(*stop),
     )
     return F.coalesce(F.array_join(kept, " "), F.lit(""))
 
@@ -198,7 +202,7 @@ def clean_products(
     quarantine = _quarantine(df.where(F.col("reason").isNotNull()), "catalog").unionByName(
         _quarantine(judged.where(F.col("reason").isNotNull()), "training")
     )
-    return CleanResult(scoring=scoring, training=training, quarantine=quarantine)
+    return CleanResult(scoring=scoring, training=training, quarantine=quarantine, marked=df)
 
 
 def account(raw_rows: int, scoring_rows: int, training_rows: int,

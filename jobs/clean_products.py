@@ -35,6 +35,7 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     # transform
     out = clean_products(raw, codes, settings.cleaning, settings.training.trusted_levels_list,
                          default_stop_words())
+    out.marked.cache()  # the text rules and the de-duplicating window run once per row
     scoring, training, quarantine = (out.scoring.cache(), out.training.cache(),
                                      out.quarantine.cache())
     counts = {(r["scope"], r["reason"]): r["count"]
