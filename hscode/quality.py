@@ -143,11 +143,17 @@ def validate_dataframe(
         asset.add_batch_definition_whole_dataframe("whole")
     vd = ctx.validation_definitions.add_or_update(
         gx.ValidationDefinition(name=name, data=batch, suite=suite))
-    checkpoint = ctx.checkpoints.add_or_update(gx.Checkpoint(
-        name=name, validation_definitions=[vd], result_format="SUMMARY",
-        actions=[]))
-    run = checkpoint.run(batch_parameters={"dataframe": df},
-                         expectation_parameters=parameters or {})
+    # the unexpected values (SUMMARY) cost a scan per expectation (1M predictions: 12-23 s
+    # vs 7-9 s for pass/fail alone): gathered when Data Docs will show them, or on failure
+    def check(result_format: str) -> Any:
+        checkpoint = ctx.checkpoints.add_or_update(gx.Checkpoint(
+            name=name, validation_definitions=[vd], result_format=result_format, actions=[]))
+        return checkpoint.run(batch_parameters={"dataframe": df},
+                              expectation_parameters=parameters or {})
+
+    run = check("SUMMARY" if data_docs else "BOOLEAN_ONLY")
+    if not run.success and not data_docs:  # say what failed, with examples
+        run = check("SUMMARY")
     if data_docs:
         # the whole site: GX's UpdateDataDocsAction left the validation pages unwritten
         # (validations/ empty, the index listing suites only); a full build writes them
