@@ -98,6 +98,18 @@ def test_doctor_passes_in_the_jobs_image_with_two_horovod_ranks(images: dict) ->
     assert checks and all(line.startswith("ok ") for line in checks), out[-3000:]
     assert any(line.startswith("ok  horovod: ranks=[0, 1] identical_weights=True")
                for line in checks), checks
+    assert any(line.startswith("ok  spark classes: archive current") for line in checks), checks
+
+
+def test_spark_drivers_in_the_images_map_the_class_archive(images: dict) -> None:
+    for image in ("hscode-jobs:latest", "hscode-airflow:latest"):
+        done = sh(["docker", "run", "--rm", "--entrypoint", "sh", image, "-c",
+                   'SPARK_SUBMIT_OPTS="$SPARK_SUBMIT_OPTS -Xlog:cds" spark-submit --version'],
+                  timeout=300)
+        log = done.stdout + done.stderr
+        assert "Opened archive /opt/hscode/venv/share/hscode/spark-classes.jsa" in log, log[-3000:]
+        assert "Mapped dynamic region" in log and "Unable to use shared archive" not in log, \
+            log[-3000:]
 
 
 # --- the compose stack -----------------------------------------------------------------------
