@@ -14,7 +14,10 @@ PostgreSQL database when ``--pg-url`` names a server), then measures
   every 0.2 s;
 * **raw predict**: ``model.predict`` on (up to ``--raw-sample``) cleaned texts in this
   process: the baseline the ratios are taken against, in the same run - timed right before
-  the score job and right after the publish, the two averaged (both are kept).
+  the score job and right after the publish, the two averaged (both are kept);
+* with ``--one-process``, then **the same four jobs in one process** (``hscode night
+  --one-process``'s way: one JVM and SparkSession for all), replacing the same date, with a
+  third raw reading after it: its ratio takes the two readings around it.
 
 Results are appended to ``bench/results.jsonl`` and printed.
 """
@@ -93,6 +96,39 @@ def run_job(job: str, env: dict[str, str], master: str, out: dict[str, Any], log
     print(f"{job}: {out[f'{name}_s']} s, peak RSS {out[f'{name}_peak_rss_gb']} GB", flush=True)
 
 
+def one_process_child(master: str, out_file: Path) -> None:
+    """The four jobs in this process, one after another (``--one-process-child``): each
+    job's seconds to ``out_file``."""
+    from hscode.submit import run_in_process
+
+    times: dict[str, float] = {}
+    for job in JOBS:
+        start = time.perf_counter()
+        if run_in_process(job, DS, master):
+            raise SystemExit(f"{job} failed")
+        times[job.split("_")[0]] = round(time.perf_counter() - start, 2)
+    out_file.write_text(json.dumps(times))
+
+
+def run_one_process(env: dict[str, str], master: str, out: dict[str, Any], log: Path) -> None:
+    """The four jobs in one child process: its wall seconds (interpreter start included),
+    each job's share, and the tree's peak RSS."""
+    times = log.with_name("one_process.json")
+    cmd = [sys.executable, __file__, "--one-process-child", str(times), "--master", master]
+    start = time.perf_counter()
+    with log.open("a") as sink:
+        proc = subprocess.Popen(cmd, env=env, stdout=sink, stderr=subprocess.STDOUT, cwd=REPO)
+        with PeakRSS(pid=proc.pid) as mem:
+            rc = proc.wait()
+    if rc != 0:
+        raise RuntimeError(f"the one-process night exited {rc}: see {log}")
+    out["one_process_s"] = round(time.perf_counter() - start, 2)
+    out["one_process_job_s"] = json.loads(times.read_text())
+    out["one_process_peak_rss_gb"] = round(mem.peak / 2**30, 2)
+    print(f"one process: {out['one_process_s']} s {out['one_process_job_s']}, peak RSS "
+          f"{out['one_process_peak_rss_gb']} GB", flush=True)
+
+
 def _pg_database(admin_url: str, name: str) -> str:
     """A fresh PostgreSQL database ``name`` on the server of ``admin_url``; its URL."""
     import psycopg
@@ -145,7 +181,8 @@ def build_catalog(source_home: Path, bench_home: Path, rows: int, pg_url: str | 
 
 
 def bench_one(source_home: Path, rows: int, master: str, pg_url: str | None,
-              raw_sample: int, keep: bool = False) -> dict[str, Any]:
+              raw_sample: int, keep: bool = False, one_process: bool = False
+              ) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
     from hscode.catalog import Catalog
@@ -188,11 +225,14 @@ def bench_one(source_home: Path, rows: int, master: str, pg_url: str | None,
                 raw_s.append(raw_predict(texts))
         run_job(job, env, master, out, home / "jobs.log")
     raw_s.append(raw_predict(texts))
+    if one_process:
+        run_one_process(env, master, out, home / "jobs.log")
+        raw_s.append(raw_predict(texts))
     published = json.loads((catalog.run_dir(DS) / "publish_predictions.json").read_text())
     n = out["scored_rows"] = published["predicted_rows"]
     out["extracted_with"] = json.loads(
         (catalog.run_dir(DS) / "extract_products.json").read_text()).get("extracted_with", "export")
-    out["raw_predict_s"] = round(sum(raw_s) / len(raw_s), 2)
+    out["raw_predict_s"] = round((raw_s[0] + raw_s[1]) / 2, 2)
     out["raw_predict_s_before_after"] = [round(t, 2) for t in raw_s]
     out["raw_predict_peak_rss_gb"] = round(mem.peak / 2**30, 2)
     out["raw_predict_rows"] = len(texts)
@@ -206,6 +246,10 @@ def bench_one(source_home: Path, rows: int, master: str, pg_url: str | None,
     out["ratio_score_publish_to_raw"] = round(n / score_publish / raw_rate, 3)
     out["ratio_end_to_end_to_raw"] = round(n / e2e / raw_rate, 3)
     out["max_job_peak_rss_gb"] = max(out[f"{j.split('_')[0]}_peak_rss_gb"] for j in JOBS)
+    if one_process:  # against the raw readings right before and after it
+        rate = len(texts) / ((raw_s[1] + raw_s[2]) / 2)
+        out["ratio_one_process_to_raw"] = round(n / out["one_process_s"] / rate, 3)
+        out["one_process_to_separate_jobs"] = round(out["one_process_s"] / e2e, 3)
     if not keep:
         shutil.rmtree(home / "data", ignore_errors=True)  # 10M rows leave ~GBs of Parquet
     return out
@@ -222,11 +266,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--raw-sample", type=int, default=1_000_000,
                    help="texts the raw-predict baseline runs on (a rate: a sample suffices)")
     p.add_argument("--keep", action="store_true", help="keep each size's bench home")
+    p.add_argument("--one-process", action="store_true",
+                   help="also run the four jobs in one process (one JVM) and compare")
+    p.add_argument("--one-process-child", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.one_process_child:
+        one_process_child(args.master, args.one_process_child)
+        return 0
     results = []
     for rows in args.rows or [55371]:
         res = bench_one(args.home.resolve(), rows, args.master, args.pg_url, args.raw_sample,
-                        args.keep)
+                        args.keep, args.one_process)
         results.append(res)
         with (REPO / "bench" / "results.jsonl").open("a") as f:
             f.write(json.dumps({"bench": "score_throughput",

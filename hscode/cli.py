@@ -288,29 +288,61 @@ def backfill(
         day += dt.timedelta(days=1)
 
 
+OneProcessOpt = Annotated[bool, typer.Option(
+    "--one-process/--spark-submit",
+    help="Run the jobs in this process, sharing one JVM and SparkSession (a small catalog's "
+         "night is mostly JVM starts), or each through spark-submit as Airflow does.")]
+ModelVersionOpt = Annotated[Optional[int], typer.Option(
+    help="Registry version to score with (default: the champion).")]
+
+
 @app.command()
 def score(
     ds: DsOpt = "",
-    model_version: Annotated[Optional[int], typer.Option(
-        help="Registry version to score with (default: the champion).")] = None,
+    model_version: ModelVersionOpt = None,
     config: ConfigOpt = None,
     master: Annotated[str, typer.Option(help="Spark master.")] = "local[*]",
+    one_process: OneProcessOpt = False,
 ) -> None:
     """Score a date's cleaned catalog, publish it to the warehouse, check drift."""
+    _night_jobs(("score_catalog", "publish_predictions", "check_drift"), ds, model_version,
+                config, master, one_process)
+
+
+@app.command()
+def night(
+    ds: DsOpt = "",
+    model_version: ModelVersionOpt = None,
+    config: ConfigOpt = None,
+    master: Annotated[str, typer.Option(help="Spark master.")] = "local[*]",
+    one_process: OneProcessOpt = False,
+) -> None:
+    """The nightly DAG's Spark jobs for one date, by hand: extract, clean, score, publish,
+    check drift (each job gates its own output)."""
+    from hscode.submit import NIGHT
+
+    _night_jobs(NIGHT, ds, model_version, config, master, one_process)
+
+
+def _night_jobs(jobs: tuple[str, ...], ds: str, model_version: int | None,
+                config: Path | None, master: str, one_process: bool) -> None:
+    """Run ``jobs`` in order for ``ds``, stop at the first failure with its exit code, then
+    print what was published."""
     from hscode.catalog import Catalog, parse_ds
     from hscode.jobrun import read_summary
-    from hscode.submit import submit as run
+    from hscode.submit import run_in_process, submit
 
     ds = parse_ds(ds or _today()).isoformat()
     extra = ["--model-version", str(model_version)] if model_version is not None else []
-    if config is not None:  # the spark-submit children read it from the environment
+    if config is not None:  # the jobs (spark-submit children or not) read it from here
         import os
 
         os.environ["HSCODE_CONFIG"] = str(config.resolve())
-    for job, args in (("score_catalog", extra), ("publish_predictions", []),
-                      ("check_drift", [])):
+    run = run_in_process if one_process else submit
+    started = time.monotonic()
+    for job in jobs:
         console.rule(f"{job} --ds {ds}")
-        code = run(job, ds, master, args)
+        code = run(job, ds, master, extra if job == "score_catalog" else [])
         if code:
             console.print(f"[red]{job} failed with exit code {code}[/]")
             raise typer.Exit(code)
@@ -318,13 +350,15 @@ def score(
     published = read_summary(catalog, ds, "publish_predictions")
     drift = read_summary(catalog, ds, "drift")
     t = published["review_threshold"]
+    how = "in one process" if one_process else "through spark-submit"
     console.print(f"published {published['predicted_rows']} predictions + "
                   f"{published['unscorable_rows']} unscorable = {published['catalog_rows']} "
                   f"catalog rows; review threshold {t['value']:.3f} (chosen on the "
                   f"{t.get('chosen_on', 'holdout')} split; on the test split: precision "
                   f"{t['precision']}, coverage {t['coverage']:.1%}); review queue "
                   f"{published['review_queue_rows']} rows; drift breached: "
-                  f"{drift['breached'] or 'none'}")
+                  f"{drift['breached'] or 'none'}; {len(jobs)} jobs {how} in "
+                  f"{_elapsed(started)}", soft_wrap=True)
 
 
 @app.command()

@@ -12,7 +12,7 @@ from hscode.cli import app
 
 runner = CliRunner()
 COMMANDS = ["config", "seed", "tables", "doctor", "submit", "demo", "train", "search", "select",
-            "score", "backfill"]  # `hscode airflow --help` is Airflow's (below)
+            "score", "night", "backfill"]  # `hscode airflow --help` is Airflow's (below)
 
 
 @pytest.mark.unit
