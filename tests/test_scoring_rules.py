@@ -12,7 +12,14 @@ import pytest
 from hscode.config import DriftSettings
 from hscode.scoring.drift import drift_metrics, kl_divergence, psi
 from hscode.scoring.reference import build_reference, choose_threshold, review_threshold
-from hscode.scoring.score import ScoringSpec, allowed_mask, confidence_band, score_batch, top_k
+from hscode.scoring.score import (
+    ScoringSpec,
+    allowed_mask,
+    confidence_band,
+    heading_probability,
+    score_batch,
+    top_k,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -86,6 +93,15 @@ def test_an_unsure_subheading_can_still_name_a_sure_heading() -> None:
     np.testing.assert_allclose(out["probability"], [0.40 / 0.95, 0.80])
     np.testing.assert_allclose(out["hs4_probability"], [0.90 / 0.95, 0.80])
     assert out["needs_review"].tolist() == [True, True]  # the HS6 answer is still unsure
+    # a batch of many rows over many headings, labels not grouped by heading
+    rng = np.random.default_rng(3)
+    labels = [f"{h:04d}{s:02d}" for s in range(5) for h in range(1, 41)]
+    p = rng.dirichlet(np.full(len(labels), 0.2), size=400)
+    best = [labels[j] for j in rng.integers(0, len(labels), size=400)]
+    want = [sum(q for q, c in zip(row, labels, strict=True) if c[:4] == b[:4])
+            for row, b in zip(p, best, strict=True)]
+    np.testing.assert_allclose(heading_probability(p, labels, best), want, rtol=1e-12)
+    assert heading_probability(p[:0], labels, []).shape == (0,)
 
 
 def test_bands() -> None:

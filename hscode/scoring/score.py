@@ -58,8 +58,10 @@ def allowed_mask(labels: Sequence[str], allowed: Sequence[str]) -> np.ndarray:
 
 def allowed_probabilities(probs: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """``probs`` with labels outside the nomenclature at 0 and each row rescaled to sum to 1."""
-    p = np.where(mask[None, :], probs, 0.0)
+    p = probs if mask.all() else np.where(mask[None, :], probs, 0.0)  # usually all are codes
     total = p.sum(axis=1, keepdims=True)
+    if (total > 0).all():
+        return p / total
     return np.divide(p, total, out=np.zeros_like(p), where=total > 0)
 
 
@@ -96,12 +98,21 @@ def heading_probability(p: np.ndarray, labels: Sequence[str], best: Sequence[str
 
     A product whose subheading the model never saw spreads its probability over the
     heading's other codes: the HS6 answer is uncertain (and flagged) while the HS4 answer
-    may be sure, and this is the figure that says so.
+    may be sure, and this is the figure that says so. Only the heading's own columns are
+    summed, per heading present in the batch (a masked sum over all 1,753 codes of every
+    row took 0.08 s per 10,000-row batch).
     """
     _, head = np.unique([str(c)[:4] for c in labels], return_inverse=True)
     column = {str(c): j for j, c in enumerate(labels)}
     best_head = head[[column[str(b)] for b in best]]
-    return np.clip((p * (head[None, :] == best_head[:, None])).sum(axis=1), 0.0, 1.0)
+    out = np.zeros(len(p))
+    if not len(p):
+        return out
+    rows_by_head = np.argsort(best_head, kind="stable")
+    heads, starts = np.unique(best_head[rows_by_head], return_index=True)
+    for h, rows in zip(heads, np.split(rows_by_head, starts[1:]), strict=True):
+        out[rows] = p[np.ix_(rows, np.flatnonzero(head == h))].sum(axis=1)
+    return np.clip(out, 0.0, 1.0)
 
 
 def confidence_band(prob: np.ndarray, threshold: float, low: float) -> np.ndarray:
