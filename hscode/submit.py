@@ -3,6 +3,7 @@ does, or in this process, where jobs run one after another share one driver."""
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -60,6 +61,9 @@ def run_in_process(job: str, ds: str, master: str | None = None,
     its Python workers (the score job's model stays loaded) and the imports: a small
     catalog's night is mostly those fixed costs, paid once instead of once per job.
 
+    Exit codes are the job's own (:mod:`hscode.jobrun`); an exception it does not map is
+    logged with its trace and returns 1, as a spark-submit child dies of it.
+
     Raises:
         ValueError: for an unknown job name.
     """
@@ -72,4 +76,10 @@ def run_in_process(job: str, ds: str, master: str | None = None,
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     argv = ["--ds", ds, *(["--master", master] if master else []), *(job_args or [])]
-    return int(module.main(argv))
+    try:
+        return int(module.main(argv))
+    except SystemExit as exc:  # argparse: bad arguments
+        return exc.code if isinstance(exc.code, int) else 2
+    except Exception:  # what a spark-submit child would die of: exit code 1, with its trace
+        logging.getLogger("hscode.job").exception("%s --ds %s failed", job, ds)
+        return 1

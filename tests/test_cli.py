@@ -77,6 +77,28 @@ def test_submit_refuses_unknown_job_and_bad_date() -> None:
     assert result.exit_code != 0
 
 
+@pytest.mark.unit
+def test_a_job_in_process_answers_with_the_exit_codes_of_its_spark_submit_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """Failures before any Spark work: bad arguments 2, a bad config 2, anything unmapped
+    1 with its trace (here the data directory is a file), an unknown job refused."""
+    from hscode.submit import run_in_process
+
+    with pytest.raises(ValueError, match="unknown job"):
+        run_in_process("drop_tables", "2026-11-01")
+    assert run_in_process("score_catalog", "2026-11-01", None, ["--model-version", "x"]) == 2
+    assert "not an integer" in capsys.readouterr().err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("quality:\n  min_rows: -1\n")
+    monkeypatch.setenv("HSCODE_CONFIG", str(bad))
+    assert run_in_process("extract_products", "2026-11-01") == 2
+    assert "configuration error" in capsys.readouterr().err
+    monkeypatch.delenv("HSCODE_CONFIG")
+    (tmp_path / "home").write_text("not a directory")
+    monkeypatch.setenv("HSCODE_PATHS__HOME", str(tmp_path / "home"))
+    assert run_in_process("clean_products", "2026-11-01") == 1
+
+
 @pytest.mark.integration
 def test_submit_hands_the_config_file_to_the_job(tmp_path: Path) -> None:
     import subprocess
