@@ -80,19 +80,24 @@ class PeakRSS:
         self._thread.join()
 
 
-def run_job(job: str, env: dict[str, str], master: str, out: dict[str, Any], log: Path) -> None:
-    """``python jobs/<job>.py`` as its own process: wall seconds and its tree's peak RSS."""
-    cmd = [sys.executable, str(REPO / "jobs" / f"{job}.py"), "--ds", DS, "--master", master]
+def timed_child(cmd: list[str], env: dict[str, str], log: Path) -> tuple[float, float]:
+    """Run ``cmd`` (output to ``log``): its wall seconds and its process tree's peak RSS in
+    GB."""
     start = time.perf_counter()
     with log.open("a") as sink:
         proc = subprocess.Popen(cmd, env=env, stdout=sink, stderr=subprocess.STDOUT, cwd=REPO)
         with PeakRSS(pid=proc.pid) as mem:
             rc = proc.wait()
     if rc != 0:
-        raise RuntimeError(f"{job} exited {rc}: see {log}")
+        raise RuntimeError(f"{' '.join(cmd[1:3])} exited {rc}: see {log}")
+    return round(time.perf_counter() - start, 2), round(mem.peak / 2**30, 2)
+
+
+def run_job(job: str, env: dict[str, str], master: str, out: dict[str, Any], log: Path) -> None:
+    """``python jobs/<job>.py`` as its own process: wall seconds and its tree's peak RSS."""
+    cmd = [sys.executable, str(REPO / "jobs" / f"{job}.py"), "--ds", DS, "--master", master]
     name = job.split("_")[0]
-    out[f"{name}_s"] = round(time.perf_counter() - start, 2)
-    out[f"{name}_peak_rss_gb"] = round(mem.peak / 2**30, 2)
+    out[f"{name}_s"], out[f"{name}_peak_rss_gb"] = timed_child(cmd, env, log)
     print(f"{job}: {out[f'{name}_s']} s, peak RSS {out[f'{name}_peak_rss_gb']} GB", flush=True)
 
 
@@ -115,16 +120,8 @@ def run_one_process(env: dict[str, str], master: str, out: dict[str, Any], log: 
     each job's share, and the tree's peak RSS."""
     times = log.with_name("one_process.json")
     cmd = [sys.executable, __file__, "--one-process-child", str(times), "--master", master]
-    start = time.perf_counter()
-    with log.open("a") as sink:
-        proc = subprocess.Popen(cmd, env=env, stdout=sink, stderr=subprocess.STDOUT, cwd=REPO)
-        with PeakRSS(pid=proc.pid) as mem:
-            rc = proc.wait()
-    if rc != 0:
-        raise RuntimeError(f"the one-process night exited {rc}: see {log}")
-    out["one_process_s"] = round(time.perf_counter() - start, 2)
+    out["one_process_s"], out["one_process_peak_rss_gb"] = timed_child(cmd, env, log)
     out["one_process_job_s"] = json.loads(times.read_text())
-    out["one_process_peak_rss_gb"] = round(mem.peak / 2**30, 2)
     print(f"one process: {out['one_process_s']} s {out['one_process_job_s']}, peak RSS "
           f"{out['one_process_peak_rss_gb']} GB", flush=True)
 
