@@ -331,3 +331,13 @@ def test_saved_svm_is_one_sparse_linear_model_with_the_same_scores(prepared: Pat
     np.testing.assert_allclose(loaded.raw_scores(data.test["text"]), expected, atol=1e-12)
     with np.load(path) as stored:  # the weights a code's support vectors never touch: absent
         assert stored["coef_data"].size == svm.coef_.nnz < n_codes * n_features
+        arrays = dict(stored)
+    # a file of the earlier layout (weights by row, no layout recorded) scores the same
+    by_row = sp.csr_matrix(svm.coef_)
+    config = json.loads(str(arrays["config"]))
+    del config["coef_layout"]
+    arrays.update(coef_data=by_row.data, coef_indices=by_row.indices,
+                  coef_indptr=by_row.indptr, config=np.asarray(json.dumps(config)))
+    np.savez(path, **arrays)
+    np.testing.assert_allclose(load_predictor(tmp_path).raw_scores(data.test["text"]), expected,
+                               atol=1e-12)

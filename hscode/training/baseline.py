@@ -76,7 +76,8 @@ def one_linear_model(svm: Any) -> Any:
     from sklearn.svm import LinearSVC
 
     one = LinearSVC(C=svm.C, tol=svm.tol, random_state=svm.random_state)
-    one.coef_, one.classes_ = svm.coef_.tocsr(), svm.classes_
+    # by column, as it is stored and scored (hscode.training.svm_store.save_svm)
+    one.coef_, one.classes_ = svm.coef_.tocsc(), svm.classes_
     one.intercept_ = np.asarray(svm.intercept_, dtype=np.float64)
     one.n_features_in_ = svm.coef_.shape[1]
     return one
