@@ -305,60 +305,71 @@ def score(
     one_process: OneProcessOpt = False,
 ) -> None:
     """Score a date's cleaned catalog, publish it to the warehouse, check drift."""
-    _night_jobs(("score_catalog", "publish_predictions", "check_drift"), ds, model_version,
-                config, master, one_process)
+    _night_jobs(("score_catalog", "publish_predictions", "check_drift"), ds, "",
+                model_version, config, master, one_process)
 
 
 @app.command()
 def night(
     ds: DsOpt = "",
+    to_date: Annotated[str, typer.Option(
+        help="Last date YYYY-MM-DD: every date from --ds to it, in order (a backfill "
+             "without Airflow; with --one-process the later dates reuse the warm JVM).")] = "",
     model_version: ModelVersionOpt = None,
     config: ConfigOpt = None,
     master: Annotated[str, typer.Option(help="Spark master.")] = "local[*]",
     one_process: OneProcessOpt = False,
 ) -> None:
-    """The nightly DAG's Spark jobs for one date, by hand: extract, clean, score, publish,
-    check drift (each job gates its own output)."""
+    """The nightly DAG's Spark jobs by hand: extract, clean, score, publish, check drift
+    (each job gates its own output), for one date or a range."""
     from hscode.submit import NIGHT
 
-    _night_jobs(NIGHT, ds, model_version, config, master, one_process)
+    _night_jobs(NIGHT, ds, to_date, model_version, config, master, one_process)
 
 
-def _night_jobs(jobs: tuple[str, ...], ds: str, model_version: int | None,
+def _night_jobs(jobs: tuple[str, ...], ds: str, to_date: str, model_version: int | None,
                 config: Path | None, master: str, one_process: bool) -> None:
-    """Run ``jobs`` in order for ``ds``, stop at the first failure with its exit code, then
-    print what was published."""
+    """Run ``jobs`` in order for each date from ``ds`` to ``to_date``; stop at the first
+    failure with its exit code; print what each date published."""
+    import datetime as dt
+
     from hscode.catalog import Catalog, parse_ds
     from hscode.jobrun import read_summary
     from hscode.submit import run_in_process, submit
 
-    ds = parse_ds(ds or _today()).isoformat()
+    first = parse_ds(ds or _today())
+    last = parse_ds(to_date) if to_date else first
+    if last < first:
+        raise typer.BadParameter("--to-date is before --ds")
     extra = ["--model-version", str(model_version)] if model_version is not None else []
     if config is not None:  # the jobs (spark-submit children or not) read it from here
         import os
 
         os.environ["HSCODE_CONFIG"] = str(config.resolve())
     run = run_in_process if one_process else submit
-    started = time.monotonic()
-    for job in jobs:
-        console.rule(f"{job} --ds {ds}")
-        code = run(job, ds, master, extra if job == "score_catalog" else [])
-        if code:
-            console.print(f"[red]{job} failed with exit code {code}[/]")
-            raise typer.Exit(code)
     catalog = Catalog.from_settings(_settings(config))
-    published = read_summary(catalog, ds, "publish_predictions")
-    drift = read_summary(catalog, ds, "drift")
-    t = published["review_threshold"]
     how = "in one process" if one_process else "through spark-submit"
-    console.print(f"published {published['predicted_rows']} predictions + "
-                  f"{published['unscorable_rows']} unscorable = {published['catalog_rows']} "
-                  f"catalog rows; review threshold {t['value']:.3f} (chosen on the "
-                  f"{t.get('chosen_on', 'holdout')} split; on the test split: precision "
-                  f"{t['precision']}, coverage {t['coverage']:.1%}); review queue "
-                  f"{published['review_queue_rows']} rows; drift breached: "
-                  f"{drift['breached'] or 'none'}; {len(jobs)} jobs {how} in "
-                  f"{_elapsed(started)}", soft_wrap=True)
+    day = first
+    while day <= last:
+        started = time.monotonic()
+        for job in jobs:
+            console.rule(f"{job} --ds {day}")
+            code = run(job, day.isoformat(), master, extra if job == "score_catalog" else [])
+            if code:
+                console.print(f"[red]{job} --ds {day} failed with exit code {code}[/]")
+                raise typer.Exit(code)
+        published = read_summary(catalog, day.isoformat(), "publish_predictions")
+        drift = read_summary(catalog, day.isoformat(), "drift")
+        t = published["review_threshold"]
+        console.print(f"{day}: published {published['predicted_rows']} predictions + "
+                      f"{published['unscorable_rows']} unscorable = "
+                      f"{published['catalog_rows']} catalog rows; review threshold "
+                      f"{t['value']:.3f} (chosen on the {t.get('chosen_on', 'holdout')} "
+                      f"split; on the test split: precision {t['precision']}, coverage "
+                      f"{t['coverage']:.1%}); review queue {published['review_queue_rows']} "
+                      f"rows; drift breached: {drift['breached'] or 'none'}; {len(jobs)} jobs "
+                      f"{how} in {_elapsed(started)}", soft_wrap=True)
+        day += dt.timedelta(days=1)
 
 
 @app.command()

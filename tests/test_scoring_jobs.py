@@ -30,6 +30,7 @@ from tests.pipeline import upstream as _upstream
 pytestmark = pytest.mark.integration
 DS2 = "2026-11-02"
 DS3 = "2026-11-03"
+DS4 = "2026-11-04"
 
 
 def _settings(home: Path, url: str = "duckdb:///warehouse.duckdb") -> Settings:
@@ -195,11 +196,12 @@ def test_rerun_and_second_date_replace_exactly_their_partition(
     assert _table(settings, HS_SCORING_RUNS).num_rows == 2
 
 
-def test_the_night_in_one_process_publishes_what_the_jobs_publish_one_by_one(
+def test_nights_in_one_process_publish_what_the_jobs_publish_one_by_one(
         scored: dict, monkeypatch: pytest.MonkeyPatch) -> None:
-    """`hscode night --one-process`: extract, clean, score, publish and drift for a third
-    date in this process (the test's own SparkSession): the first date's predictions, which
-    the jobs made one by one from the same catalog, and the same accounting."""
+    """`hscode night --one-process` over two dates: extract, clean, score, publish and
+    drift in this process (the test's own SparkSession), date after date: each date has the
+    first date's predictions, which the jobs made one by one from the same catalog, and the
+    same accounting."""
     from pyspark.testing import assertDataFrameEqual
     from typer.testing import CliRunner
 
@@ -209,23 +211,27 @@ def test_the_night_in_one_process_publishes_what_the_jobs_publish_one_by_one(
     settings = scored["settings"]
     for name, value in job_env(settings).items():
         monkeypatch.setenv(name, value)
-    result = CliRunner().invoke(app, ["night", "--ds", DS3, "--one-process",
+    result = CliRunner().invoke(app, ["night", "--ds", DS3, "--to-date", DS4, "--one-process",
                                       "--master", "local[2]"])
     assert result.exit_code == 0, result.output[-3000:]
-    assert f"published {ROWS} predictions + 2 unscorable = {ROWS + 2} catalog rows" in \
-        result.output
-    assert "5 jobs in one process" in result.output
+    for ds in (DS3, DS4):
+        assert (f"{ds}: published {ROWS} predictions + 2 unscorable = {ROWS + 2} catalog rows"
+                in result.output)
+    assert result.output.count("5 jobs in one process") == 2
     pred = _without_publish_time(_table(settings, HS_PREDICTIONS)).to_pandas()
+    unscorable = _table(settings, HS_UNSCORABLE).to_pandas()
 
     def night(ds: str) -> object:
         rows = pred[pred["ds"] == dt.date.fromisoformat(ds)].drop(columns="ds")
         return rows.sort_values("product_id").reset_index(drop=True)
 
-    assertDataFrameEqual(night(DS3), night(DS), rtol=1e-5)
-    assert len(night(DS3)) == ROWS
-    unscorable = _table(settings, HS_UNSCORABLE).to_pandas()
-    assert sorted(unscorable[unscorable["ds"] == dt.date(2026, 11, 3)]["product_id"]) == \
-        ["ZZ-EMPTY-1", "ZZ-EMPTY-2"]
+    for ds in (DS3, DS4):
+        assertDataFrameEqual(night(ds), night(DS), rtol=1e-5)
+        assert len(night(ds)) == ROWS
+        assert sorted(unscorable[unscorable["ds"] == dt.date.fromisoformat(ds)]["product_id"]) \
+            == ["ZZ-EMPTY-1", "ZZ-EMPTY-2"]
+    refused = CliRunner().invoke(app, ["night", "--ds", DS4, "--to-date", DS3])
+    assert refused.exit_code != 0 and "before --ds" in refused.output
 
 
 def test_bad_predictions_fail_the_gate_and_leave_the_warehouse_unchanged(scored: dict) -> None:
