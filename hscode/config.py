@@ -189,6 +189,10 @@ class QualitySettings(_Section):
     min_rows: int = Field(1, ge=0)
     # build the HTML Data Docs of every validation (the JSON result is always written)
     data_docs: bool = True
+    # where GX computes a gate's metrics: auto = pandas up to pandas_max_rows rows (collected
+    # to the driver: ~1 s at 55k rows instead of 3-13 s of Spark jobs), Spark above
+    engine: Literal["auto", "spark", "pandas"] = "auto"
+    pandas_max_rows: int = Field(250_000, ge=0)
 
 
 class ScoringSettings(_Section):

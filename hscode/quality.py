@@ -12,12 +12,20 @@ Spark literal per value and copies the list through every expectation's configur
 10 s per column on any catalog size. :func:`with_unknown_codes` joins the codes once
 (broadcast) and the suites expect the ``<column>_unknown`` columns to be null; a failure
 still names the offending codes.
+
+**Engines.** GX computes a suite's metrics in Spark (one or more Spark jobs per expectation,
+and a query for the unexpected examples of each) or, on a frame collected to pandas, in this
+process. A gate on at most ``quality.pandas_max_rows`` rows takes pandas
+(``quality.engine: auto``, :func:`gate_engine`): the same suite and verdict (tested on the
+same bad rows through both), ~1 s instead of 3-13 s at 55k rows, where a small catalog's night
+is mostly fixed costs; above it the rows never leave Spark, so a gate's memory stays bounded.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +34,19 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
+    from hscode.config import QualitySettings
+
 log = logging.getLogger(__name__)
+
+ENGINES = ("spark", "pandas")
+
+
+def gate_engine(quality: QualitySettings, rows: int) -> str:
+    """Where a gate on ``rows`` rows computes its metrics: ``quality.engine`` when it names
+    one, else (``auto``) pandas up to ``quality.pandas_max_rows`` rows and Spark above."""
+    if quality.engine != "auto":
+        return quality.engine
+    return "pandas" if rows <= quality.pandas_max_rows else "spark"
 
 
 @dataclass
@@ -39,6 +59,7 @@ class GateResult:
     failures: list[str] = field(default_factory=list)
     docs_index: Path | None = None
     result_file: Path | None = None
+    engine: str = "spark"
 
     @property
     def docs_link(self) -> str | None:
@@ -109,7 +130,7 @@ def _describe(res: Any) -> str:
 
 def validate_dataframe(
     df: DataFrame, suite_file: Path, report_dir: Path, parameters: dict[str, Any] | None = None,
-    data_docs: bool = True, data_fingerprint: str | None = None,
+    data_docs: bool = True, data_fingerprint: str | None = None, engine: str = "spark",
 ) -> GateResult:
     """Validate ``df`` against the suite in ``suite_file``; keep results and Data Docs.
 
@@ -124,7 +145,14 @@ def validate_dataframe(
         data_fingerprint: The validated files' :func:`hscode.files.fingerprint`, kept in the
             result so a later job can tell it validated exactly the files it is handed
             (:func:`recorded_pass`).
+        engine: ``spark`` (metrics computed by Spark jobs) or ``pandas`` (``df`` collected
+            first: only for frames known to be small, see :func:`gate_engine`).
+
+    Raises:
+        ValueError: for an unknown engine.
     """
+    if engine not in ENGINES:
+        raise ValueError(f"unknown gate engine {engine!r}: one of {ENGINES}")
     import great_expectations as gx
     from great_expectations.core.expectation_suite import ExpectationSuite
 
@@ -136,7 +164,11 @@ def validate_dataframe(
     ctx = gx.get_context(mode="file", project_root_dir=str(report_dir))
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     suite = ctx.suites.add_or_update(ExpectationSuite(**suite_dict))
-    source = ctx.data_sources.add_or_update_spark("spark")
+    if engine == "pandas":
+        data: Any = _to_pandas(df)
+        source = ctx.data_sources.add_or_update_pandas("pandas")
+    else:
+        data, source = df, ctx.data_sources.add_or_update_spark("spark")
     asset = next((a for a in source.assets if a.name == name), None) or \
         source.add_dataframe_asset(name)
     batch = next((b for b in asset.batch_definitions if b.name == "whole"), None) or \
@@ -148,8 +180,10 @@ def validate_dataframe(
     def check(result_format: str) -> Any:
         checkpoint = ctx.checkpoints.add_or_update(gx.Checkpoint(
             name=name, validation_definitions=[vd], result_format=result_format, actions=[]))
-        return checkpoint.run(batch_parameters={"dataframe": df},
-                              expectation_parameters=parameters or {})
+        with warnings.catch_warnings():  # GX's pandas regex check is str.contains on a group
+            warnings.filterwarnings("ignore", "This pattern is interpreted as a regular")
+            return checkpoint.run(batch_parameters={"dataframe": data},
+                                  expectation_parameters=parameters or {})
 
     run = check("SUMMARY" if data_docs else "BOOLEAN_ONLY")
     if not run.success and not data_docs:  # say what failed, with examples
@@ -164,9 +198,10 @@ def validate_dataframe(
     docs = Path(sites[0]["site_url"].removeprefix("file://")) if sites else None
     result = GateResult(suite=name, success=bool(run.success), evaluated=len(results),
                         failures=failures, docs_index=docs,
-                        result_file=validation_file(report_dir, name))
+                        result_file=validation_file(report_dir, name), engine=engine)
     result.result_file.write_text(json.dumps(
         {"suite": name, "success": result.success, "evaluated": result.evaluated,
+         "engine": engine,
          "failures": failures, "parameters": {k: v for k, v in (parameters or {}).items()
                                               if not isinstance(v, list)},
          "data_docs": result.docs_link, "data_fingerprint": data_fingerprint}, indent=2),
@@ -175,12 +210,23 @@ def validate_dataframe(
     return result
 
 
+def _to_pandas(df: DataFrame) -> Any:
+    """``df`` in this process (the caller vouches it is small), integers kept integers:
+    ``toPandas`` makes an integer column with nulls float (a level 7 reported as 7.0)."""
+    import pandas as pd
+    import pyarrow as pa
+
+    nullable = {pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(),
+                pa.int32(): pd.Int32Dtype(), pa.int64(): pd.Int64Dtype()}
+    return df.toArrow().to_pandas(types_mapper=nullable.get)
+
+
 def gate(df: DataFrame, suite_file: Path, report_dir: Path,
          parameters: dict[str, Any] | None = None, data_docs: bool = True,
-         data_fingerprint: str | None = None) -> GateResult:
+         data_fingerprint: str | None = None, engine: str = "spark") -> GateResult:
     """Validate and raise :class:`QualityGateError` on failure."""
     result = validate_dataframe(df, suite_file, report_dir, parameters, data_docs,
-                                data_fingerprint)
+                                data_fingerprint, engine)
     if not result.success:
         raise QualityGateError(result)
     return result
@@ -204,11 +250,12 @@ PREDICTED_CODES = ("predicted_hs6", "top2_hs6", "top3_hs6")
 
 def gate_predictions(predictions: DataFrame, hs6: Sequence[str], suite_file: Path,
                      report_dir: Path, scoring_rows: int, data_docs: bool = True,
-                     data_fingerprint: str | None = None) -> GateResult:
+                     data_fingerprint: str | None = None, engine: str = "spark"
+                     ) -> GateResult:
     """The ``predictions`` suite on a date's predictions: every predicted code a subheading
     of the nomenclature ``hs6``, as many rows as the scoring set (``scoring_rows``)."""
     spark = predictions.sparkSession
     codes = spark.createDataFrame([(c,) for c in hs6], "code string")
     checked = with_unknown_codes(predictions, codes, list(PREDICTED_CODES))
     return gate(checked, suite_file, report_dir, {"rows": scoring_rows}, data_docs,
-                data_fingerprint)
+                data_fingerprint, engine)

@@ -21,7 +21,7 @@ from hscode.jobrun import job_parser, resolve_master, run_job, write_summary
 def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     from hscode.clean import account, clean_products, default_stop_words
     from hscode.extract import read_partition, write_partition
-    from hscode.quality import gate, with_unknown_codes
+    from hscode.quality import gate, gate_engine, with_unknown_codes
     from hscode.spark import build_spark
     from hscode.warehouse import hs6_codes, warehouse_from_settings
 
@@ -46,11 +46,12 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     docs = gate(scoring, catalog.suite_file("clean_scoring"), report,
                 {"min_rows": settings.quality.min_rows,
                  "max_text_chars": settings.cleaning.max_text_chars},
-                settings.quality.data_docs).docs_link
+                settings.quality.data_docs,
+                engine=gate_engine(settings.quality, summary["scoring"])).docs_link
     gate(with_unknown_codes(training, codes, ["hs6"]), catalog.suite_file("clean_training"),
          report, {"min_rows": settings.quality.min_rows,
                   "trusted_levels": settings.training.trusted_levels_list},
-         settings.quality.data_docs)
+         settings.quality.data_docs, engine=gate_engine(settings.quality, summary["training"]))
     # load
     write_partition(scoring, catalog.scoring_set)
     write_partition(training, catalog.training_set)

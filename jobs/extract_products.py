@@ -29,7 +29,7 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
         to_snapshot,
         write_partition,
     )
-    from hscode.quality import gate
+    from hscode.quality import gate, gate_engine
     from hscode.spark import build_spark
     from hscode.warehouse import jdbc, warehouse_from_settings
     from hscode.warehouse.schema import PRODUCT_MASTER
@@ -58,7 +58,8 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     low, high = row_count_bounds(prev_rows, settings.quality)
     # validate
     result = gate(snapshot, catalog.suite_file("raw_products"), catalog.run_dir(args.ds),
-                  {"min_rows": low, "max_rows": high}, settings.quality.data_docs)
+                  {"min_rows": low, "max_rows": high}, settings.quality.data_docs,
+                  engine=gate_engine(settings.quality, rows))
     # load
     write_partition(snapshot, catalog.raw_products)
     staged.unlink(missing_ok=True)

@@ -40,7 +40,7 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
 
     from hscode.extract import read_partition
     from hscode.files import fingerprint
-    from hscode.quality import gate_predictions, recorded_pass
+    from hscode.quality import gate_engine, gate_predictions, recorded_pass
     from hscode.spark import build_spark
     from hscode.warehouse import hs6_codes, warehouse_from_settings
     from hscode.warehouse.parallel import stage_in_parallel
@@ -68,7 +68,8 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     if passed is None:
         docs = gate_predictions(predictions, hs6, catalog.suite_file("predictions"),
                                 catalog.run_dir(args.ds), scored["scoring_rows"],
-                                settings.quality.data_docs, staged).docs_link
+                                settings.quality.data_docs, staged,
+                                gate_engine(settings.quality, n_pred)).docs_link
     else:
         log.info("predictions suite passed on these files in score_catalog: not run again")
         docs = passed["data_docs"]

@@ -32,7 +32,7 @@ from hscode.jobrun import (
 def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     from hscode.extract import read_partition, write_partition
     from hscode.files import fingerprint
-    from hscode.quality import gate_predictions
+    from hscode.quality import gate_engine, gate_predictions
     from hscode.scoring.model_ref import resolve_model
     from hscode.scoring.reference import load_reference, review_threshold
     from hscode.scoring.score import ScoringSpec, score_catalog
@@ -65,7 +65,8 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
         raise AccountingError(f"scoring set {rows_in} rows, predictions {rows_out}")
     gated = gate_predictions(written, hs6, catalog.suite_file("predictions"),
                              catalog.run_dir(args.ds), rows_in, settings.quality.data_docs,
-                             fingerprint(catalog.partition(catalog.predictions, args.ds)))
+                             fingerprint(catalog.partition(catalog.predictions, args.ds)),
+                             gate_engine(settings.quality, rows_out))
     summary = {"ds": args.ds, "scoring_rows": rows_in, "predicted_rows": rows_out,
                "model": {"name": model.name, "version": model.version, "source": model.source,
                          "artifact": str(model.path)},

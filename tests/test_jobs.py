@@ -245,6 +245,7 @@ def test_corrupted_input_fails_the_gate_and_writes_nothing(
     assert not catalog.partition(catalog.raw_products, DS).exists()
     result = json.loads((catalog.run_dir(DS) / "validation_raw_products.json").read_text())
     assert result["success"] is False
+    assert result["engine"] == "pandas"  # a small snapshot is validated in this process
 
 
 def test_clean_gate_stops_a_snapshot_with_no_usable_text(
