@@ -29,13 +29,14 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
         to_snapshot,
         write_partition,
     )
-    from hscode.quality import gate, gate_engine
+    from hscode.quality import gate, gate_engine, import_gx_in_background
     from hscode.spark import build_spark
     from hscode.warehouse import jdbc, warehouse_from_settings
     from hscode.warehouse.schema import PRODUCT_MASTER
 
     catalog = Catalog.from_settings(settings)
     spark = build_spark(settings, resolve_master(args.master, settings), "hscode-extract")
+    import_gx_in_background()  # overlaps the Spark work before the gate
     method = settings.warehouse.extract_method(settings.warehouse_url)
     staged = settings.data_dir / "staging" / f"pm_{args.ds}.parquet"
     # extract: Spark tasks read the table's shares over JDBC, or one bounded export to Parquet

@@ -32,7 +32,7 @@ from hscode.jobrun import (
 def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     from hscode.extract import read_partition, write_partition
     from hscode.files import fingerprint
-    from hscode.quality import gate_engine, gate_predictions
+    from hscode.quality import gate_engine, gate_predictions, import_gx_in_background
     from hscode.scoring.model_ref import resolve_model
     from hscode.scoring.reference import load_reference, review_threshold
     from hscode.scoring.score import ScoringSpec, score_catalog
@@ -48,6 +48,7 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     with warehouse_from_settings(settings) as wh:
         hs6 = tuple(hs6_codes(wh))
     spark = build_spark(settings, resolve_master(args.master, settings), "hscode-score")
+    import_gx_in_background()  # overlaps the Spark work before the gate
     # extract
     scoring = read_partition(spark, catalog.scoring_set, args.ds)
     # transform
