@@ -68,3 +68,14 @@ def test_settings_are_immutable() -> None:
     s = load_settings(environ={})
     with pytest.raises(ValidationError):
         s.spark.master = "x"  # type: ignore[misc]
+
+
+def test_a_gate_takes_pandas_up_to_the_bound_then_spark_unless_told() -> None:
+    from hscode.quality import gate_engine
+
+    s = load_settings(environ={"HSCODE_QUALITY__PANDAS_MAX_ROWS": "1000"})
+    assert [gate_engine(s.quality, n) for n in (0, 1000, 1001)] == ["pandas", "pandas", "spark"]
+    forced = load_settings(environ={"HSCODE_QUALITY__ENGINE": "spark"})
+    assert gate_engine(forced.quality, 10) == "spark"
+    with pytest.raises(ValidationError, match="engine"):
+        load_settings(environ={"HSCODE_QUALITY__ENGINE": "polars"})
