@@ -78,3 +78,18 @@ def row_count_bounds(previous_rows: int | None, cfg: QualitySettings) -> tuple[i
     low = int(previous_rows * (1 - cfg.row_count_tolerance))
     high = int(previous_rows * (1 + cfg.row_count_tolerance)) + 1
     return max(cfg.min_rows, low), high
+
+
+def snapshot_rows(dataset: Path, ds: str) -> int | None:
+    """Rows of the raw snapshot of ``ds``, else of the latest one before it, from the Parquet
+    footers (no Spark): what a job knows of the catalog's size before its JVM starts;
+    ``None`` before the first snapshot."""
+    import pyarrow.parquet as pq
+
+    part = dataset / f"ds={ds}"
+    if not part.is_dir():
+        prev = previous_partition(dataset, ds)
+        if prev is None:
+            return None
+        part = dataset / f"ds={prev}"
+    return sum(pq.read_metadata(f).num_rows for f in part.glob("*.parquet"))

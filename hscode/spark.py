@@ -12,8 +12,11 @@ if TYPE_CHECKING:
     from hscode.config import Settings
 
 
-def build_spark(settings: Settings, master: str | None = None, app_name: str | None = None
-                ) -> SparkSession:
+QUICK_JIT = "-XX:TieredStopAtLevel=1"
+
+
+def build_spark(settings: Settings, master: str | None = None, app_name: str | None = None,
+                catalog_rows: int | None = None) -> SparkSession:
     """Get or create the job's SparkSession.
 
     Args:
@@ -21,6 +24,9 @@ def build_spark(settings: Settings, master: str | None = None, app_name: str | N
         master: Overrides ``spark.master`` (e.g. ``spark://host:7077``); under spark-submit,
             the master spark-submit was given wins when this is ``None``.
         app_name: Overrides ``spark.app_name``.
+        catalog_rows: The catalog's size as far as known (:func:`hscode.extract.snapshot_rows`):
+            a driver JVM this process starts for at most ``spark.quick_jit_max_rows`` rows
+            runs the JIT's first tier only (:data:`QUICK_JIT`).
     """
     from pyspark import SparkContext
     from pyspark.sql import SparkSession
@@ -57,7 +63,15 @@ def build_spark(settings: Settings, master: str | None = None, app_name: str | N
         from hscode.spark_classes import with_archive
 
         os.environ.update(with_archive())
-    session = builder.getOrCreate()
+        opts = os.environ.get("SPARK_SUBMIT_OPTS", "")
+        small = catalog_rows is not None and catalog_rows <= settings.spark.quick_jit_max_rows
+        if small and "TieredStopAtLevel" not in opts:
+            os.environ["SPARK_SUBMIT_OPTS"] = f"{opts} {QUICK_JIT}".strip()
+            try:  # for this JVM only, not for what this process starts later
+                session = builder.getOrCreate()
+            finally:
+                os.environ["SPARK_SUBMIT_OPTS"] = opts
+    session = SparkSession.getActiveSession() or builder.getOrCreate()
     session.sparkContext.setLogLevel(settings.spark.log_level)
     if jdbc:
         # and for the driver: under spark-submit its JVM started before this conf was set,

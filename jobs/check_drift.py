@@ -23,7 +23,7 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     import pyarrow as pa
     from pyspark.sql import functions as F
 
-    from hscode.extract import read_partition
+    from hscode.extract import read_partition, snapshot_rows
     from hscode.scoring.drift import drift_metrics
     from hscode.scoring.reference import CONFIDENCE_BINS, load_reference
     from hscode.spark import build_spark
@@ -33,7 +33,8 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     catalog = Catalog.from_settings(settings)
     model = read_summary(catalog, args.ds, "score_catalog")["model"]
     reference = load_reference(Path(model["artifact"]))
-    spark = build_spark(settings, resolve_master(args.master, settings), "hscode-drift")
+    spark = build_spark(settings, resolve_master(args.master, settings), "hscode-drift",
+                        snapshot_rows(catalog.raw_products, args.ds))
     # extract + transform (aggregates only reach the driver)
     predictions = read_partition(spark, catalog.predictions, args.ds)
     codes = {r["predicted_hs6"]: r["count"]

@@ -25,6 +25,7 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
         previous_partition,
         read_partition,
         row_count_bounds,
+        snapshot_rows,
         stage_product_master,
         to_snapshot,
         write_partition,
@@ -35,7 +36,8 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     from hscode.warehouse.schema import PRODUCT_MASTER
 
     catalog = Catalog.from_settings(settings)
-    spark = build_spark(settings, resolve_master(args.master, settings), "hscode-extract")
+    spark = build_spark(settings, resolve_master(args.master, settings), "hscode-extract",
+                        snapshot_rows(catalog.raw_products, args.ds))
     import_gx_in_background()  # overlaps the Spark work before the gate
     method = settings.warehouse.extract_method(settings.warehouse_url)
     staged = settings.data_dir / "staging" / f"pm_{args.ds}.parquet"

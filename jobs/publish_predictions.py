@@ -38,7 +38,7 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     import pyarrow.compute as pc
     from pyspark.sql import functions as F
 
-    from hscode.extract import read_partition
+    from hscode.extract import read_partition, snapshot_rows
     from hscode.files import fingerprint
     from hscode.quality import gate_engine, gate_predictions, recorded_pass
     from hscode.spark import build_spark
@@ -50,7 +50,8 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     catalog = Catalog.from_settings(settings)
     scored = read_summary(catalog, args.ds, "score_catalog")
     staged = fingerprint(catalog.partition(catalog.predictions, args.ds))
-    spark = build_spark(settings, resolve_master(args.master, settings), "hscode-publish")
+    spark = build_spark(settings, resolve_master(args.master, settings), "hscode-publish",
+                        snapshot_rows(catalog.raw_products, args.ds))
     # extract
     predictions = read_partition(spark, catalog.predictions, args.ds)
     unscorable = read_partition(spark, catalog.quarantine, args.ds).where(

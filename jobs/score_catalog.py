@@ -30,7 +30,7 @@ from hscode.jobrun import (
 
 
 def run(args: Namespace, settings: Settings) -> dict[str, Any]:
-    from hscode.extract import read_partition, write_partition
+    from hscode.extract import read_partition, snapshot_rows, write_partition
     from hscode.files import fingerprint
     from hscode.quality import gate_engine, gate_predictions, import_gx_in_background
     from hscode.scoring.model_ref import resolve_model
@@ -47,7 +47,8 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
                                  cfg.review_threshold)
     with warehouse_from_settings(settings) as wh:
         hs6 = tuple(hs6_codes(wh))
-    spark = build_spark(settings, resolve_master(args.master, settings), "hscode-score")
+    spark = build_spark(settings, resolve_master(args.master, settings), "hscode-score",
+                        snapshot_rows(catalog.raw_products, args.ds))
     import_gx_in_background()  # overlaps the Spark work before the gate
     # extract
     scoring = read_partition(spark, catalog.scoring_set, args.ds)

@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from hscode.config import QualitySettings
-from hscode.extract import previous_partition, read_partition, row_count_bounds, to_snapshot
+from hscode.extract import (
+    previous_partition,
+    read_partition,
+    row_count_bounds,
+    snapshot_rows,
+    to_snapshot,
+)
 from hscode.warehouse.schema import PRODUCT_MASTER
 
 
@@ -28,6 +34,22 @@ def test_previous_partition(tmp_path: Path) -> None:
     assert previous_partition(tmp_path, "2026-11-02") == "2026-11-01"
     assert previous_partition(tmp_path, "2026-10-30") is None
     assert previous_partition(tmp_path / "missing", "2026-11-01") is None
+
+
+@pytest.mark.unit
+def test_snapshot_rows_counts_the_date_or_the_latest_before_it_from_the_footers(
+        tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for ds, parts in (("2026-11-01", (3, 4)), ("2026-11-03", (5,))):
+        (tmp_path / f"ds={ds}").mkdir()
+        for i, n in enumerate(parts):
+            pq.write_table(pa.table({"product_id": [str(j) for j in range(n)]}),
+                           tmp_path / f"ds={ds}" / f"part-{i}.parquet")
+    assert snapshot_rows(tmp_path, "2026-11-03") == 5
+    assert snapshot_rows(tmp_path, "2026-11-02") == 7  # before its extract: the last night's
+    assert snapshot_rows(tmp_path, "2026-10-31") is None
 
 
 @pytest.mark.integration

@@ -67,3 +67,48 @@ def test_an_archive_made_for_another_jdk_or_class_path_is_not_current(tmp_path: 
         assert not current(stale), key
     missing = tmp_path / "missing" / archive.name
     assert not current(missing)
+
+
+DRIVER = """
+import os
+from hscode.catalog import Catalog
+from hscode.config import load_settings
+from hscode.extract import snapshot_rows
+from hscode.spark import build_spark
+
+settings = load_settings()
+raw = Catalog.from_settings(settings).raw_products
+spark = build_spark(settings, "local[1]", "jit-check", snapshot_rows(raw, "2026-11-02"))
+jvm = spark.sparkContext._jvm.java.lang.management.ManagementFactory.getRuntimeMXBean()
+print("JVM", jvm.getInputArguments().toString())
+print("LATER", os.environ.get("SPARK_SUBMIT_OPTS", ""))
+"""
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("max_rows, quick", [(250_000, True), (2, False)])
+def test_a_driver_started_for_a_small_catalog_runs_the_first_jit_tier_only(
+        tmp_path: Path, max_rows: int, quick: bool) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from hscode.catalog import Catalog
+    from hscode.config import load_settings
+
+    # the night before left a 3-row snapshot: all the next night's jobs know of the catalog
+    raw = Catalog.from_settings(load_settings(
+        environ={"HSCODE_PATHS__HOME": str(tmp_path)})).raw_products
+    (raw / "ds=2026-11-01").mkdir(parents=True)
+    pq.write_table(pa.table({"product_id": ["a", "b", "c"]}),
+                   raw / "ds=2026-11-01" / "part-0.parquet")
+    env = {k: v for k, v in os.environ.items() if k != "SPARK_SUBMIT_OPTS"}
+    proc = subprocess.run([sys.executable, "-c", DRIVER], capture_output=True, text=True,
+                          timeout=180, check=False,
+                          env={**env, "HSCODE_PATHS__HOME": str(tmp_path),
+                               "HSCODE_SPARK__QUICK_JIT_MAX_ROWS": str(max_rows)})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = dict(line.split(" ", 1) for line in proc.stdout.splitlines()
+                 if line.startswith(("JVM ", "LATER ")))
+    assert ("-XX:TieredStopAtLevel=1" in lines["JVM"]) is quick
+    assert "SharedArchiveFile" in lines["JVM"]  # the class archive either way
+    assert "TieredStopAtLevel" not in lines["LATER"]  # not handed to later JVMs
