@@ -58,20 +58,22 @@ def build_spark(settings: Settings, master: str | None = None, app_name: str | N
         builder = builder.config("spark.pyspark.python", sys.executable)
     if not SparkSession.getActiveSession():
         builder = builder.config("spark.driver.memory", settings.spark.driver_memory)
+    quick = False
     if "PYSPARK_GATEWAY_PORT" not in os.environ and SparkContext._jvm is None:
         # this process starts the driver JVM (spark-submit reads SPARK_SUBMIT_OPTS then)
         from hscode.spark_classes import with_archive
 
         os.environ.update(with_archive())
         opts = os.environ.get("SPARK_SUBMIT_OPTS", "")
-        small = catalog_rows is not None and catalog_rows <= settings.spark.quick_jit_max_rows
-        if small and "TieredStopAtLevel" not in opts:
+        quick = (catalog_rows is not None and catalog_rows <= settings.spark.quick_jit_max_rows
+                 and "TieredStopAtLevel" not in opts)
+        if quick:
             os.environ["SPARK_SUBMIT_OPTS"] = f"{opts} {QUICK_JIT}".strip()
-            try:  # for this JVM only, not for what this process starts later
-                session = builder.getOrCreate()
-            finally:
-                os.environ["SPARK_SUBMIT_OPTS"] = opts
-    session = SparkSession.getActiveSession() or builder.getOrCreate()
+    try:
+        session = builder.getOrCreate()
+    finally:
+        if quick:  # for this JVM only, not for the JVMs this process starts later
+            os.environ["SPARK_SUBMIT_OPTS"] = opts
     session.sparkContext.setLogLevel(settings.spark.log_level)
     if jdbc:
         # and for the driver: under spark-submit its JVM started before this conf was set,
