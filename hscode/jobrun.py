@@ -70,6 +70,19 @@ def resolve_master(arg: str | None, settings: Settings) -> str | None:
     return settings.spark.master
 
 
+def nightly_spark(args: argparse.Namespace, settings: Settings, app_name: str) -> Any:
+    """A nightly job's SparkSession (:func:`hscode.spark.build_spark`): its ``--master`` (or
+    spark-submit's), and the catalog's size as the date's raw snapshot, else the last one,
+    tells it (:func:`hscode.extract.snapshot_rows`), which picks the driver JVM's JIT when
+    this process starts it."""
+    from hscode.extract import snapshot_rows
+    from hscode.spark import build_spark
+
+    raw = Catalog.from_settings(settings).raw_products
+    return build_spark(settings, resolve_master(args.master, settings), app_name,
+                       snapshot_rows(raw, args.ds))
+
+
 def write_summary(catalog: Catalog, ds: str, name: str, data: dict[str, Any]) -> Path:
     """Keep a JSON summary of a job run under the run's report folder (atomic replace)."""
     from hscode.files import atomic_write_text

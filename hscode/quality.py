@@ -214,7 +214,7 @@ def validate_dataframe(
                         result_file=validation_file(report_dir, name), engine=engine)
     result.result_file.write_text(json.dumps(
         {"suite": name, "success": result.success, "evaluated": result.evaluated,
-         "engine": engine,
+         "engine": result.engine,
          "failures": failures, "parameters": {k: v for k, v in (parameters or {}).items()
                                               if not isinstance(v, list)},
          "data_docs": result.docs_link, "data_fingerprint": data_fingerprint}, indent=2),

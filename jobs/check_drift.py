@@ -16,25 +16,23 @@ from typing import Any
 
 from hscode.catalog import Catalog, parse_ds
 from hscode.config import Settings
-from hscode.jobrun import job_parser, read_summary, resolve_master, run_job, write_summary
+from hscode.jobrun import job_parser, nightly_spark, read_summary, run_job, write_summary
 
 
 def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     import pyarrow as pa
     from pyspark.sql import functions as F
 
-    from hscode.extract import read_partition, snapshot_rows
+    from hscode.extract import read_partition
     from hscode.scoring.drift import drift_metrics
     from hscode.scoring.reference import CONFIDENCE_BINS, load_reference
-    from hscode.spark import build_spark
     from hscode.warehouse import warehouse_from_settings
     from hscode.warehouse.schema import HS_DRIFT
 
     catalog = Catalog.from_settings(settings)
     model = read_summary(catalog, args.ds, "score_catalog")["model"]
     reference = load_reference(Path(model["artifact"]))
-    spark = build_spark(settings, resolve_master(args.master, settings), "hscode-drift",
-                        snapshot_rows(catalog.raw_products, args.ds))
+    spark = nightly_spark(args, settings, "hscode-drift")
     # extract + transform (aggregates only reach the driver)
     predictions = read_partition(spark, catalog.predictions, args.ds)
     codes = {r["predicted_hs6"]: r["count"]

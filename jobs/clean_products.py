@@ -15,19 +15,17 @@ from typing import Any
 
 from hscode.catalog import Catalog
 from hscode.config import Settings
-from hscode.jobrun import job_parser, resolve_master, run_job, write_summary
+from hscode.jobrun import job_parser, nightly_spark, run_job, write_summary
 
 
 def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     from hscode.clean import account, clean_products, default_stop_words
-    from hscode.extract import read_partition, snapshot_rows, write_partition
+    from hscode.extract import read_partition, write_partition
     from hscode.quality import gate, gate_engine, import_gx_in_background, with_unknown_codes
-    from hscode.spark import build_spark
     from hscode.warehouse import hs6_codes, warehouse_from_settings
 
     catalog = Catalog.from_settings(settings)
-    spark = build_spark(settings, resolve_master(args.master, settings), "hscode-clean",
-                        snapshot_rows(catalog.raw_products, args.ds))
+    spark = nightly_spark(args, settings, "hscode-clean")
     import_gx_in_background()  # overlaps the Spark work before the gate
     # extract
     raw = read_partition(spark, catalog.raw_products, args.ds)

@@ -15,7 +15,7 @@ from typing import Any
 
 from hscode.catalog import Catalog
 from hscode.config import Settings
-from hscode.jobrun import job_parser, resolve_master, run_job, write_summary
+from hscode.jobrun import job_parser, nightly_spark, run_job, write_summary
 
 log = logging.getLogger("hscode.extract")
 
@@ -25,19 +25,16 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
         previous_partition,
         read_partition,
         row_count_bounds,
-        snapshot_rows,
         stage_product_master,
         to_snapshot,
         write_partition,
     )
     from hscode.quality import gate, gate_engine, import_gx_in_background
-    from hscode.spark import build_spark
     from hscode.warehouse import jdbc, warehouse_from_settings
     from hscode.warehouse.schema import PRODUCT_MASTER
 
     catalog = Catalog.from_settings(settings)
-    spark = build_spark(settings, resolve_master(args.master, settings), "hscode-extract",
-                        snapshot_rows(catalog.raw_products, args.ds))
+    spark = nightly_spark(args, settings, "hscode-extract")
     import_gx_in_background()  # overlaps the Spark work before the gate
     method = settings.warehouse.extract_method(settings.warehouse_url)
     staged = settings.data_dir / "staging" / f"pm_{args.ds}.parquet"

@@ -24,8 +24,8 @@ from hscode.config import Settings
 from hscode.jobrun import (
     AccountingError,
     job_parser,
+    nightly_spark,
     read_summary,
-    resolve_master,
     run_job,
     write_summary,
 )
@@ -38,10 +38,9 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     import pyarrow.compute as pc
     from pyspark.sql import functions as F
 
-    from hscode.extract import read_partition, snapshot_rows
+    from hscode.extract import read_partition
     from hscode.files import fingerprint
     from hscode.quality import gate_engine, gate_predictions, recorded_pass
-    from hscode.spark import build_spark
     from hscode.warehouse import hs6_codes, warehouse_from_settings
     from hscode.warehouse.parallel import stage_in_parallel
     from hscode.warehouse.schema import HS_PREDICTIONS, HS_SCORING_RUNS, HS_UNSCORABLE
@@ -50,8 +49,7 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     catalog = Catalog.from_settings(settings)
     scored = read_summary(catalog, args.ds, "score_catalog")
     staged = fingerprint(catalog.partition(catalog.predictions, args.ds))
-    spark = build_spark(settings, resolve_master(args.master, settings), "hscode-publish",
-                        snapshot_rows(catalog.raw_products, args.ds))
+    spark = nightly_spark(args, settings, "hscode-publish")
     # extract
     predictions = read_partition(spark, catalog.predictions, args.ds)
     unscorable = read_partition(spark, catalog.quarantine, args.ds).where(

@@ -22,21 +22,20 @@ from hscode.config import Settings
 from hscode.jobrun import (
     AccountingError,
     job_parser,
+    nightly_spark,
     optional_int,
-    resolve_master,
     run_job,
     write_summary,
 )
 
 
 def run(args: Namespace, settings: Settings) -> dict[str, Any]:
-    from hscode.extract import read_partition, snapshot_rows, write_partition
+    from hscode.extract import read_partition, write_partition
     from hscode.files import fingerprint
     from hscode.quality import gate_engine, gate_predictions, import_gx_in_background
     from hscode.scoring.model_ref import resolve_model
     from hscode.scoring.reference import load_reference, review_threshold
     from hscode.scoring.score import ScoringSpec, score_catalog
-    from hscode.spark import build_spark
     from hscode.warehouse import hs6_codes, warehouse_from_settings
 
     cfg = settings.scoring
@@ -47,8 +46,7 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
                                  cfg.review_threshold)
     with warehouse_from_settings(settings) as wh:
         hs6 = tuple(hs6_codes(wh))
-    spark = build_spark(settings, resolve_master(args.master, settings), "hscode-score",
-                        snapshot_rows(catalog.raw_products, args.ds))
+    spark = nightly_spark(args, settings, "hscode-score")
     import_gx_in_background()  # overlaps the Spark work before the gate
     # extract
     scoring = read_partition(spark, catalog.scoring_set, args.ds)

@@ -71,14 +71,12 @@ def test_an_archive_made_for_another_jdk_or_class_path_is_not_current(tmp_path: 
 
 DRIVER = """
 import os
-from hscode.catalog import Catalog
+from argparse import Namespace
 from hscode.config import load_settings
-from hscode.extract import snapshot_rows
-from hscode.spark import build_spark
+from hscode.jobrun import nightly_spark
 
-settings = load_settings()
-raw = Catalog.from_settings(settings).raw_products
-spark = build_spark(settings, "local[1]", "jit-check", snapshot_rows(raw, "2026-11-02"))
+# as a nightly job starts Spark for the date after the snapshot's
+spark = nightly_spark(Namespace(ds="2026-11-02", master="local[1]"), load_settings(), "jit")
 jvm = spark.sparkContext._jvm.java.lang.management.ManagementFactory.getRuntimeMXBean()
 print("JVM", jvm.getInputArguments().toString())
 print("LATER", os.environ.get("SPARK_SUBMIT_OPTS", ""))
