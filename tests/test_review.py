@@ -116,10 +116,11 @@ def _seed(wh) -> None:
         HS_NOMENCLATURE,
         HS_PREDICTIONS,
         HS_REVIEW_REJECTS,
+        HS_SCORING_RUNS,
         PRODUCT_MASTER,
     )
 
-    wh.ensure_schema()
+    wh.ensure_schema()  # the session's PostgreSQL database is shared: every table read is set
     wh.replace_table(PRODUCT_MASTER, pa.Table.from_pylist([
         {"product_id": p, "short_description": text, "medium_description": None,
          "etim_class": None, "region": "EU", "hs_code": code, "assurance_level": 3,
@@ -133,7 +134,7 @@ def _seed(wh) -> None:
         for c in sorted(CODES)], schema=HS_NOMENCLATURE.arrow_schema))
     wh.replace_table(HS_PREDICTIONS, pa.concat_tables([_prediction_rows(D1),
                                                        _prediction_rows(D2)]))
-    for table in (HS_CODE_REVIEWS, HS_REVIEW_REJECTS):
+    for table in (HS_CODE_REVIEWS, HS_REVIEW_REJECTS, HS_SCORING_RUNS):
         wh.replace_table(table, table.arrow_schema.empty_table())
 
 
