@@ -55,8 +55,14 @@ def check_spark_classes() -> Check:
 
 
 def check_versions() -> Check:
-    """Report the versions that matter for Horovod compatibility."""
-    names = ["tensorflow-cpu", "keras", "horovod", "pyspark", "pyarrow", "numpy",
+    """Report the versions that matter for Horovod compatibility.
+
+    TensorFlow is ``tensorflow-cpu`` in the venv and the CPU images, ``tensorflow`` (with
+    its CUDA libraries) in the CUDA image: whichever is installed is reported.
+    """
+    tensorflow = next((d for d in ("tensorflow-cpu", "tensorflow") if _installed(d)),
+                      "tensorflow-cpu")
+    names = [tensorflow, "keras", "horovod", "pyspark", "pyarrow", "numpy",
              "apache-airflow", "great-expectations"]
     found = {}
     for n in names:
@@ -66,6 +72,52 @@ def check_versions() -> Check:
             found[n] = "missing"
     return Check("versions", "missing" not in found.values(),
                  ", ".join(f"{k}={v}" for k, v in found.items()))
+
+
+def _installed(distribution: str) -> bool:
+    try:
+        md.version(distribution)
+    except md.PackageNotFoundError:
+        return False
+    return True
+
+
+_ACCELERATORS = (
+    "import json, tensorflow as tf, horovod.tensorflow as hvd; "
+    "print('ACCELERATORS=' + json.dumps({'cuda_build': tf.test.is_built_with_cuda(), "
+    "'gpus': len(tf.config.list_physical_devices('GPU')), "
+    "'horovod_nccl': bool(hvd.nccl_built()), 'horovod_cuda': bool(hvd.cuda_built())}))")
+
+
+def accelerator_check(info: dict[str, Any]) -> Check:
+    """The verdict on what TensorFlow and Horovod report (see :func:`check_accelerators`).
+
+    A CPU install is fine; GPUs that Horovod cannot reduce on with NCCL are not (their
+    gradients would be averaged through host memory).
+    """
+    gpus = int(info["gpus"])
+    ok = gpus == 0 or bool(info["horovod_nccl"])
+    detail = (f"tensorflow {'CUDA' if info['cuda_build'] else 'CPU'} build, {gpus} GPU(s) "
+              f"visible, horovod NCCL {'yes' if info['horovod_nccl'] else 'no'}")
+    return Check("accelerators", ok, detail if ok else
+                 detail + ": rebuild Horovod with HOROVOD_GPU_OPERATIONS=NCCL "
+                          "(docker/Dockerfile.cuda)")
+
+
+def check_accelerators() -> Check:
+    """What this install trains on: TensorFlow's build, the GPUs it sees, Horovod's NCCL.
+
+    In the CUDA image on a GPU host (``docker run --gpus all hscode-jobs-cuda hscode
+    doctor``) this is the line that shows the GPUs are in use.
+    """
+    import json
+
+    proc = subprocess.run([sys.executable, "-c", _ACCELERATORS], capture_output=True,
+                          text=True, timeout=300, check=False)
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("ACCELERATORS=")), "")
+    if not line:
+        return Check("accelerators", False, proc.stderr[-2000:] or "exited silently")
+    return accelerator_check(json.loads(line.removeprefix("ACCELERATORS=")))
 
 
 def _tiny_horovod_training(epochs: int = 3) -> dict[str, Any]:
@@ -115,7 +167,8 @@ def check_horovod(num_proc: int = 2) -> Check:
 
 def run_all(horovod: bool = True) -> list[Check]:
     """All checks, the slow Horovod one optional."""
-    checks = [check_versions(), check_java(), check_imports(), check_spark_classes()]
+    checks = [check_versions(), check_java(), check_imports(), check_spark_classes(),
+              check_accelerators()]
     if horovod:
         checks.append(check_horovod())
     return checks

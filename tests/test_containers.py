@@ -1,5 +1,6 @@
-"""The containers, built and run here: both images, `hscode doctor` inside the jobs image, and
-the compose stack retraining and publishing a night through the Airflow API.
+"""The containers, built and run here: the three images, `hscode doctor` inside the jobs
+image and the CUDA jobs image (on the CPU: no GPU is needed to build or check it), and the
+compose stack retraining and publishing a night through the Airflow API.
 
 Needs a Docker engine and Compose (``scripts/install-docker.sh`` installs and starts Debian's
 where it runs as root); where Docker Hub cannot be reached the images build on a Debian base
@@ -57,7 +58,7 @@ def sh(cmd: list[str], timeout: float, **kwargs) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def images(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """The engine (installed and started where it can be, and stopped again afterwards if
-    this started it), then both images built."""
+    this started it), then the three images built (``--cuda``: the GPU jobs image too)."""
     pidfile = tmp_path_factory.mktemp("engine") / "dockerd.pid"
     engine = subprocess.run(["bash", "scripts/install-docker.sh"], cwd=REPO, capture_output=True,
                             text=True, check=False,
@@ -65,7 +66,7 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     if engine.returncode:
         pytest.skip(f"no Docker engine: {engine.stderr.strip()}")
     try:
-        built = sh(["bash", "docker/build-images.sh"], timeout=3600, cwd=REPO)
+        built = sh(["bash", "docker/build-images.sh", "--cuda"], timeout=3600, cwd=REPO)
         print(built.stdout)
         yield {"local_base": "local Debian base" in built.stdout}
     finally:
@@ -79,9 +80,9 @@ def _inspect(image: str, fmt: str) -> str:
 
 def test_images_run_as_hscode_without_build_tools_and_carry_their_revision(images: dict) -> None:
     revision = sh(["git", "rev-parse", "--short", "HEAD"], timeout=30, cwd=REPO).stdout.strip()
-    for image in ("hscode-jobs:latest", "hscode-airflow:latest"):
+    for image in ("hscode-jobs:latest", "hscode-airflow:latest", "hscode-jobs-cuda:latest"):
         probe = sh(["docker", "run", "--rm", "--entrypoint", "sh", image, "-c",
-                    "id -un; for t in g++ cc cmake make git uv; do command -v $t; done; "
+                    "id -un; for t in g++ cc cmake make git uv nvcc; do command -v $t; done; "
                     "python -c 'import horovod.tensorflow, pyspark, hscode; print(\"imports ok\")'"],
                    timeout=300).stdout.split()
         assert probe[0] == "hscode", f"{image} runs as {probe[0]}"
@@ -99,6 +100,21 @@ def test_doctor_passes_in_the_jobs_image_with_two_horovod_ranks(images: dict) ->
     assert any(line.startswith("ok  horovod: ranks=[0, 1] identical_weights=True")
                for line in checks), checks
     assert any(line.startswith("ok  spark classes: archive current") for line in checks), checks
+
+
+def test_the_cuda_image_has_horovod_with_nccl_and_trains_on_two_cpu_ranks(images: dict
+                                                                           ) -> None:
+    done = sh(["docker", "run", "--rm", "-e", "COLUMNS=200", "hscode-jobs-cuda:latest",
+               "hscode", "doctor"], timeout=600)
+    out = done.stdout + done.stderr
+    checks = [line for line in out.splitlines() if line.startswith(("ok ", "FAIL "))]
+    assert checks and all(line.startswith("ok ") for line in checks), out[-3000:]
+    assert any("tensorflow=2.15.1" in line for line in checks), checks  # the CUDA build of TF
+    # no GPU here: TensorFlow's CUDA build on the CPU, Horovod built with NCCL (and Gloo)
+    assert "ok  accelerators: tensorflow CUDA build, 0 GPU(s) visible, horovod NCCL yes" \
+        in checks, checks
+    assert any(line.startswith("ok  horovod: ranks=[0, 1] identical_weights=True")
+               for line in checks), checks
 
 
 def test_spark_drivers_in_the_images_map_the_class_archive(images: dict) -> None:
