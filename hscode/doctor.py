@@ -86,7 +86,7 @@ _ACCELERATORS = (
     "import json, tensorflow as tf, horovod.tensorflow as hvd; "
     "print('ACCELERATORS=' + json.dumps({'cuda_build': tf.test.is_built_with_cuda(), "
     "'gpus': len(tf.config.list_physical_devices('GPU')), "
-    "'horovod_nccl': bool(hvd.nccl_built()), 'horovod_cuda': bool(hvd.cuda_built())}))")
+    "'horovod_nccl': bool(hvd.nccl_built())}))")
 
 
 def accelerator_check(info: dict[str, Any]) -> Check:
