@@ -23,18 +23,46 @@ class Check:
     detail: str
 
 
-def check_imports() -> Check:
-    """Import GX and pyspark's Arrow path in a child process that must print a marker.
+# one child imports the stack and reports what it trains on: ``hscode doctor`` pays for
+# TensorFlow's import once (check_imports and check_accelerators share it)
+_PROBE = (
+    "import json, pyarrow, great_expectations, pyspark.sql.connect.utils, tensorflow as tf, "
+    "horovod.tensorflow.keras, horovod.tensorflow as hvd; "
+    "print('PROBE=' + json.dumps({'cuda_build': tf.test.is_built_with_cuda(), "
+    "'gpus': len(tf.config.list_physical_devices('GPU')), "
+    "'horovod_nccl': bool(hvd.nccl_built())}))")
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What the stack's import child printed: the accelerator facts, or why it printed none."""
+
+    info: dict[str, Any] | None
+    error: str = ""
+
+
+def probe_stack() -> Probe:
+    """Import GX, pyspark's Arrow path, TensorFlow and Horovod in a child process that must
+    print a marker line (with TensorFlow's build, the GPUs it sees, Horovod's NCCL).
 
     pyspark 4 without pyarrow calls ``sys.exit(0)`` on import, so a bare exit code is not
     proof; the marker is.
     """
-    code = ("import pyarrow, great_expectations, pyspark.sql.connect.utils, tensorflow, "
-            "horovod.tensorflow.keras; print('IMPORTS-OK')")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+    import json
+
+    proc = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True,
                           timeout=300, check=False)
-    ok = "IMPORTS-OK" in proc.stdout
-    return Check("imports", ok, "ok" if ok else (proc.stderr[-2000:] or "exited silently"))
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("PROBE=")), "")
+    if not line:
+        return Probe(None, proc.stderr[-2000:] or "exited silently")
+    return Probe(json.loads(line.removeprefix("PROBE=")))
+
+
+def check_imports(probe: Probe | None = None) -> Check:
+    """The stack imports in a child process (:func:`probe_stack`, run here if not given)."""
+    probe = probe or probe_stack()
+    return Check("imports", probe.info is not None, "ok" if probe.info is not None
+                 else probe.error)
 
 
 def check_java() -> Check:
@@ -60,33 +88,20 @@ def check_versions() -> Check:
     TensorFlow is ``tensorflow-cpu`` in the venv and the CPU images, ``tensorflow`` (with
     its CUDA libraries) in the CUDA image: whichever is installed is reported.
     """
-    tensorflow = next((d for d in ("tensorflow-cpu", "tensorflow") if _installed(d)),
+    tensorflow = next((d for d in ("tensorflow-cpu", "tensorflow") if _version(d)),
                       "tensorflow-cpu")
     names = [tensorflow, "keras", "horovod", "pyspark", "pyarrow", "numpy",
              "apache-airflow", "great-expectations"]
-    found = {}
-    for n in names:
-        try:
-            found[n] = md.version(n)
-        except md.PackageNotFoundError:
-            found[n] = "missing"
+    found = {n: _version(n) or "missing" for n in names}
     return Check("versions", "missing" not in found.values(),
                  ", ".join(f"{k}={v}" for k, v in found.items()))
 
 
-def _installed(distribution: str) -> bool:
+def _version(distribution: str) -> str | None:
     try:
-        md.version(distribution)
+        return md.version(distribution)
     except md.PackageNotFoundError:
-        return False
-    return True
-
-
-_ACCELERATORS = (
-    "import json, tensorflow as tf, horovod.tensorflow as hvd; "
-    "print('ACCELERATORS=' + json.dumps({'cuda_build': tf.test.is_built_with_cuda(), "
-    "'gpus': len(tf.config.list_physical_devices('GPU')), "
-    "'horovod_nccl': bool(hvd.nccl_built())}))")
+        return None
 
 
 def accelerator_check(info: dict[str, Any]) -> Check:
@@ -104,20 +119,17 @@ def accelerator_check(info: dict[str, Any]) -> Check:
                           "(docker/Dockerfile.cuda)")
 
 
-def check_accelerators() -> Check:
-    """What this install trains on: TensorFlow's build, the GPUs it sees, Horovod's NCCL.
+def check_accelerators(probe: Probe | None = None) -> Check:
+    """What this install trains on: TensorFlow's build, the GPUs it sees, Horovod's NCCL
+    (:func:`probe_stack`, run here if not given).
 
     In the CUDA image on a GPU host (``docker run --gpus all hscode-jobs-cuda hscode
     doctor``) this is the line that shows the GPUs are in use.
     """
-    import json
-
-    proc = subprocess.run([sys.executable, "-c", _ACCELERATORS], capture_output=True,
-                          text=True, timeout=300, check=False)
-    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("ACCELERATORS=")), "")
-    if not line:
-        return Check("accelerators", False, proc.stderr[-2000:] or "exited silently")
-    return accelerator_check(json.loads(line.removeprefix("ACCELERATORS=")))
+    probe = probe or probe_stack()
+    if probe.info is None:
+        return Check("accelerators", False, probe.error)
+    return accelerator_check(probe.info)
 
 
 def _tiny_horovod_training(epochs: int = 3) -> dict[str, Any]:
@@ -167,8 +179,9 @@ def check_horovod(num_proc: int = 2) -> Check:
 
 def run_all(horovod: bool = True) -> list[Check]:
     """All checks, the slow Horovod one optional."""
-    checks = [check_versions(), check_java(), check_imports(), check_spark_classes(),
-              check_accelerators()]
+    probe = probe_stack()
+    checks = [check_versions(), check_java(), check_imports(probe), check_spark_classes(),
+              check_accelerators(probe)]
     if horovod:
         checks.append(check_horovod())
     return checks
