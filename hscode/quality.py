@@ -267,8 +267,9 @@ def gate_predictions(predictions: DataFrame, hs6: Sequence[str], suite_file: Pat
                      ) -> GateResult:
     """The ``predictions`` suite on a date's predictions: every predicted code a subheading
     of the nomenclature ``hs6``, as many rows as the scoring set (``scoring_rows``)."""
-    spark = predictions.sparkSession
-    codes = spark.createDataFrame([(c,) for c in hs6], "code string")
+    from hscode.spark import codes_frame
+
+    codes = codes_frame(predictions.sparkSession, hs6)
     checked = with_unknown_codes(predictions, codes, list(PREDICTED_CODES))
     return gate(checked, suite_file, report_dir, {"rows": scoring_rows}, data_docs,
                 data_fingerprint, engine)

@@ -3,16 +3,56 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from collections.abc import Iterable
+
+    from pyspark.sql import DataFrame, SparkSession
 
     from hscode.config import Settings
 
 
 QUICK_JIT = "-XX:TieredStopAtLevel=1"
+SERIAL_GC = "-XX:+UseSerialGC"
+_CHOSEN_GC = re.compile(r"-XX:[+-]Use\w*GC\b")
+
+
+def quick_jvm_options(opts: str, elsewhere: str = "") -> list[str]:
+    """The options a small catalog's driver JVM adds to ``opts`` (``SPARK_SUBMIT_OPTS``).
+
+    The JIT's first tier only (:data:`QUICK_JIT`) and the serial collector
+    (:data:`SERIAL_GC`): a small night is over before the JIT's second tier pays back, and
+    G1's barriers and concurrent threads cost the clean job's text rules ~2 s of a 55k
+    night on 2 cores (bench/results.jsonl). Each is left out when ``opts`` already set it,
+    the collector too when ``elsewhere`` (other places Java options come from) chooses one:
+    the JVM refuses to start with two.
+    """
+    out = [] if "TieredStopAtLevel" in opts else [QUICK_JIT]
+    if not _CHOSEN_GC.search(f"{opts} {elsewhere}"):
+        out.append(SERIAL_GC)
+    return out
+
+
+def _java_options_elsewhere() -> str:
+    """Java options this process's driver JVM may get besides ``SPARK_SUBMIT_OPTS``: the
+    JVM's own environment variables, PySpark's submit arguments and ``spark-defaults.conf``."""
+    from pathlib import Path
+
+    names = ("JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS", "_JAVA_OPTIONS", "PYSPARK_SUBMIT_ARGS")
+    found = [os.environ.get(n, "") for n in names]
+    conf_dir = os.environ.get("SPARK_CONF_DIR")
+    if not conf_dir:
+        import pyspark
+
+        conf_dir = os.environ.get("SPARK_HOME") or str(Path(pyspark.__file__).parent)
+        conf_dir = str(Path(conf_dir) / "conf")
+    defaults = Path(conf_dir) / "spark-defaults.conf"
+    if defaults.is_file():
+        found.append(defaults.read_text(encoding="utf-8", errors="replace"))
+    return " ".join(found)
 
 
 def build_spark(settings: Settings, master: str | None = None, app_name: str | None = None,
@@ -26,7 +66,7 @@ def build_spark(settings: Settings, master: str | None = None, app_name: str | N
         app_name: Overrides ``spark.app_name``.
         catalog_rows: The catalog's size as far as known (:func:`hscode.extract.snapshot_rows`):
             a driver JVM this process starts for at most ``spark.quick_jit_max_rows`` rows
-            runs the JIT's first tier only (:data:`QUICK_JIT`).
+            runs with :func:`quick_jvm_options`.
     """
     from pyspark import SparkContext
     from pyspark.sql import SparkSession
@@ -58,17 +98,17 @@ def build_spark(settings: Settings, master: str | None = None, app_name: str | N
         builder = builder.config("spark.pyspark.python", sys.executable)
     if not SparkSession.getActiveSession():
         builder = builder.config("spark.driver.memory", settings.spark.driver_memory)
-    quick = False
+    quick: list[str] = []
     if "PYSPARK_GATEWAY_PORT" not in os.environ and SparkContext._jvm is None:
         # this process starts the driver JVM (spark-submit reads SPARK_SUBMIT_OPTS then)
         from hscode.spark_classes import with_archive
 
         os.environ.update(with_archive())
         opts = os.environ.get("SPARK_SUBMIT_OPTS", "")
-        quick = (catalog_rows is not None and catalog_rows <= settings.spark.quick_jit_max_rows
-                 and "TieredStopAtLevel" not in opts)
+        if catalog_rows is not None and catalog_rows <= settings.spark.quick_jit_max_rows:
+            quick = quick_jvm_options(opts, _java_options_elsewhere())
         if quick:
-            os.environ["SPARK_SUBMIT_OPTS"] = f"{opts} {QUICK_JIT}".strip()
+            os.environ["SPARK_SUBMIT_OPTS"] = " ".join([opts, *quick]).strip()
     try:
         session = builder.getOrCreate()
     finally:
@@ -80,3 +120,16 @@ def build_spark(settings: Settings, master: str | None = None, app_name: str | N
         # and spark.jars alone leaves java.lang.ClassNotFoundException: org.postgresql.Driver
         session.sql(f"ADD JAR '{jar}'")
     return session
+
+
+def codes_frame(spark: SparkSession, codes: Iterable[str], column: str = "code") -> DataFrame:
+    """A one-column string DataFrame of ``codes``, handed to the JVM as Arrow.
+
+    From a list of rows Spark would start Python worker processes to re-pickle them
+    (``parallelize``): in a night that cost ~1 s of a 55k-row clean job on 2 cores, as the
+    workers' start competed with the text rules that the join with the codes waited on.
+    """
+    import pandas as pd
+
+    frame = pd.DataFrame({column: pd.Series(list(codes), dtype=object)})
+    return spark.createDataFrame(frame, f"{column} string")

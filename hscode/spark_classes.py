@@ -54,7 +54,7 @@ words = F.split(F.regexp_replace(F.lower("text"), r"[^a-z0-9 ]+", " "), r"\s+")
 df = (df.withColumn("tokens", F.filter(words, lambda w: F.length(w) > 1))
         .withColumn("n", F.size("tokens"))
         .withColumn("rank", F.row_number().over(Window.partitionBy("code").orderBy("product_id"))))
-codes = spark.createDataFrame([(f"{392410 + i}",) for i in range(5)], ["code"])
+codes = spark.createDataFrame(pd.DataFrame({"code": [f"{392410 + i}" for i in range(5)]}))
 joined = df.join(F.broadcast(codes), "code", "left_anti").unionByName(
     df.join(codes, "code", "inner"))
 joined.cache().count()

@@ -22,6 +22,7 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     from hscode.clean import account, clean_products, default_stop_words
     from hscode.extract import read_partition, write_partition
     from hscode.quality import gate, gate_engine, import_gx_in_background, with_unknown_codes
+    from hscode.spark import codes_frame
     from hscode.warehouse import hs6_codes, warehouse_from_settings
 
     catalog = Catalog.from_settings(settings)
@@ -31,7 +32,7 @@ def run(args: Namespace, settings: Settings) -> dict[str, Any]:
     raw = read_partition(spark, catalog.raw_products, args.ds)
     with warehouse_from_settings(settings) as wh:
         hs6 = hs6_codes(wh)
-    codes = spark.createDataFrame([(c,) for c in hs6], ["code"])
+    codes = codes_frame(spark, hs6)
     # transform
     out = clean_products(raw, codes, settings.cleaning, settings.training.trusted_levels_list,
                          default_stop_words())

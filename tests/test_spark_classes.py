@@ -84,9 +84,13 @@ print("LATER", os.environ.get("SPARK_SUBMIT_OPTS", ""))
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("max_rows, quick", [(250_000, True), (2, False)])
-def test_a_driver_started_for_a_small_catalog_runs_the_first_jit_tier_only(
-        tmp_path: Path, max_rows: int, quick: bool) -> None:
+@pytest.mark.parametrize("max_rows, opts, expected", [
+    (250_000, "", {"-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"}),
+    # a collector chosen by the deployment stays (the JVM refuses two)
+    (250_000, "-XX:+UseParallelGC", {"-XX:TieredStopAtLevel=1", "-XX:+UseParallelGC"}),
+    (2, "", set())])
+def test_a_driver_started_for_a_small_catalog_runs_the_quick_jvm_options(
+        tmp_path: Path, max_rows: int, opts: str, expected: set[str]) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -103,10 +107,27 @@ def test_a_driver_started_for_a_small_catalog_runs_the_first_jit_tier_only(
     proc = subprocess.run([sys.executable, "-c", DRIVER], capture_output=True, text=True,
                           timeout=180, check=False,
                           env={**env, "HSCODE_PATHS__HOME": str(tmp_path),
-                               "HSCODE_SPARK__QUICK_JIT_MAX_ROWS": str(max_rows)})
+                               "HSCODE_SPARK__QUICK_JIT_MAX_ROWS": str(max_rows),
+                               "SPARK_SUBMIT_OPTS": opts})
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = dict(line.split(" ", 1) for line in proc.stdout.splitlines()
                  if line.startswith(("JVM ", "LATER ")))
-    assert ("-XX:TieredStopAtLevel=1" in lines["JVM"]) is quick
+    chosen = {a for a in lines["JVM"].strip("[]").split(", ")
+              if "TieredStopAtLevel" in a or a.endswith("GC")}
+    assert chosen == expected
     assert "SharedArchiveFile" in lines["JVM"]  # the class archive either way
-    assert "TieredStopAtLevel" not in lines["LATER"]  # not handed to later JVMs
+    # not handed to later JVMs
+    assert "TieredStopAtLevel" not in lines["LATER"] and "SerialGC" not in lines["LATER"]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("opts, elsewhere, expected", [
+    ("", "", ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"]),
+    ("-XX:TieredStopAtLevel=4", "", ["-XX:+UseSerialGC"]),
+    ("-Xmx2g", "spark.driver.extraJavaOptions -XX:+UseG1GC", ["-XX:TieredStopAtLevel=1"]),
+    ("-XX:-UseGCOverheadLimit", "", ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"])])
+def test_quick_jvm_options_never_add_a_second_collector(opts: str, elsewhere: str,
+                                                         expected: list[str]) -> None:
+    from hscode.spark import quick_jvm_options
+
+    assert quick_jvm_options(opts, elsewhere) == expected
