@@ -70,3 +70,40 @@ class LazyAdam(tf.keras.optimizers.Adam):
         variable.scatter_sub(tf.IndexedSlices(alpha * m_rows / (tf.sqrt(v_rows) + self.epsilon),
                                               rows))
         return None
+
+
+def heading_aware_loss(labels: list[str], heading_weight: float,
+                       label_smoothing: float = 0.0) -> Any:
+    """Cross-entropy over the codes plus ``heading_weight`` times the cross-entropy over
+    their headings (HS4), the heading's probability being the sum of its codes'.
+
+    The model keeps its one softmax over codes (the artifact and scoring are unchanged); the
+    extra term rewards putting mass in the right heading when the code is uncertain.
+
+    Args:
+        labels: The softmax's codes, in column order (a heading is a code's first 4 digits).
+        heading_weight: Weight of the heading term; 0 gives the plain code cross-entropy.
+        label_smoothing: Label smoothing of the code term (the heading term sums the
+            smoothed targets).
+    """
+    codes = tf.keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
+    if heading_weight <= 0:
+        return codes
+    headings = sorted({c[:4] for c in labels})
+    column = {h: i for i, h in enumerate(headings)}
+    segment = tf.constant([column[c[:4]] for c in labels], tf.int32)
+    n = len(headings)
+    smooth = float(label_smoothing)
+
+    def by_heading(p: tf.Tensor) -> tf.Tensor:  # [batch, codes] -> [batch, headings]
+        return tf.transpose(tf.math.unsorted_segment_sum(tf.transpose(p), segment, n))
+
+    def loss(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+        k = tf.cast(tf.shape(y_true)[-1], y_true.dtype)
+        target = y_true * (1.0 - smooth) + smooth / k
+        per_code = tf.keras.losses.categorical_crossentropy(target, y_pred)
+        per_heading = tf.keras.losses.categorical_crossentropy(by_heading(target),
+                                                               by_heading(y_pred))
+        return per_code + heading_weight * per_heading
+
+    return loss
