@@ -60,25 +60,3 @@ def test_classification_metrics_by_hand() -> None:
 def test_top_k_codes() -> None:
     probs = np.array([[0.1, 0.7, 0.2], [0.5, 0.2, 0.3]])
     assert top_k_codes(probs, ["a", "b", "c"], 2) == [["b", "c"], ["a", "c"]]
-
-
-def test_heading_aware_loss_adds_the_headings_cross_entropy() -> None:
-    from hscode.training.optim import heading_aware_loss
-
-    labels = ["010121", "010129", "020110"]  # two codes of heading 0101, one of 0201
-    truth = np.array([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]], "float32")
-    pred = np.array([[0.1, 0.8, 0.1],   # wrong code, right heading
-                     [0.1, 0.1, 0.8]], "float32")  # wrong code, wrong heading
-    per_row = heading_aware_loss(labels, 0.5)(truth, pred).numpy()
-    np.testing.assert_allclose(per_row, [-np.log(0.1) - 0.5 * np.log(0.9),
-                                         -np.log(0.1) - 0.5 * np.log(0.2)], rtol=1e-5)
-    # smoothing: targets (1 - s) * y + s / k for the codes, summed per heading for headings
-    s, k = 0.3, 3
-    smoothed = heading_aware_loss(labels, 1.0, label_smoothing=s)(truth[:1], pred[:1]).numpy()
-    t = np.array([1 - s + s / k, s / k, s / k])
-    codes = -(t * np.log(pred[0])).sum()
-    headings = -((t[0] + t[1]) * np.log(0.9) + t[2] * np.log(0.1))
-    np.testing.assert_allclose(smoothed, [codes + headings], rtol=1e-5)
-    # weight 0: the plain (mean) code cross-entropy
-    plain = heading_aware_loss(labels, 0.0)(truth, pred).numpy()
-    np.testing.assert_allclose(plain, -np.log(0.1), rtol=1e-5)

@@ -48,7 +48,6 @@ class TrainJob:
     patience: int = 2
     validation_fraction: float = 0.05
     label_smoothing: float = 0.1
-    heading_loss: float = 0.0  # weight of the heading (HS4) cross-entropy beside the code's
     warmup_epochs: float = 1.0
     save_artifact: bool = True  # False for cross-validation folds
     return_predictions: bool = False  # rank 0 returns test-split predictions
@@ -102,7 +101,7 @@ def train_worker(job: TrainJob) -> dict[str, Any]:
     from hscode.training.artifacts import snapshot_id, write_metadata
     from hscode.training.data import load_prepared, validation_mask
     from hscode.training.metrics import classification_metrics, top_k_codes
-    from hscode.training.optim import LazyAdam, WarmupCosine, heading_aware_loss
+    from hscode.training.optim import LazyAdam, WarmupCosine
 
     hvd.init()  # Horovod: one process per rank
     rank, size = hvd.rank(), hvd.size()
@@ -178,7 +177,8 @@ def train_worker(job: TrainJob) -> dict[str, Any]:
     # Horovod: average gradients across ranks
     opt = hvd.DistributedOptimizer(LazyAdam(schedule))
     model.compile(optimizer=opt, metrics=["accuracy"],
-                  loss=heading_aware_loss(data.labels, job.heading_loss, job.label_smoothing))
+                  loss=tf.keras.losses.CategoricalCrossentropy(
+                      label_smoothing=job.label_smoothing))
     out_dir = Path(job.out_dir)
     callbacks: list[Any] = [
         hvd.callbacks.BroadcastGlobalVariablesCallback(0),  # Horovod: same start everywhere
