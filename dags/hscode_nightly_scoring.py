@@ -32,7 +32,7 @@ import datetime as dt
 
 from airflow.sdk import DAG, Asset, CronTriggerTimetable, Param, task
 
-from hscode.orchestration import RUN_DATE, default_args, gate_task, run_summary, spark_job
+from hscode.orchestration import MACROS, RUN_DATE, default_args, gate_task, run_summary, spark_job
 
 PREDICTIONS = Asset("hscode://warehouse/hs_predictions")
 DRIFT_SIGNAL = Asset("hscode://signals/drift")
@@ -48,6 +48,7 @@ with DAG(
     params={"model_version": Param(None, type=["null", "integer"], minimum=1,
                                    description="Registry version to score with; "
                                                "empty = the champion")},
+    user_defined_macros=MACROS,  # spark_submit_opts for the Spark tasks
     tags=["hscode", "scoring", "nightly"],
     doc_md=__doc__,
 ) as dag:

@@ -26,7 +26,7 @@ import datetime as dt
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import DAG, Asset, TaskGroup
 
-from hscode.orchestration import RUN_DATE, default_args, gate_task, spark_job
+from hscode.orchestration import MACROS, RUN_DATE, default_args, gate_task, spark_job
 
 LABELLED = Asset("hscode://warehouse/product_master")
 DRIFT_SIGNAL = Asset("hscode://signals/drift")
@@ -47,6 +47,7 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     default_args=default_args(execution_timeout=dt.timedelta(hours=6)),
+    user_defined_macros=MACROS,  # spark_submit_opts for the Spark tasks
     tags=["hscode", "training", "horovod"],
     doc_md=__doc__,
 ) as dag:

@@ -19,7 +19,8 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-RUN_DATE = ("{{ (dag_run.logical_date or dag_run.run_after).strftime('%Y-%m-%d') }}")
+RUN_DATE_EXPR = "(dag_run.logical_date or dag_run.run_after).strftime('%Y-%m-%d')"
+RUN_DATE = "{{ " + RUN_DATE_EXPR + " }}"
 SPARK_CONN_ID = "spark_default"  # master in the connection's host: local[*], spark://h:7077
 
 
@@ -40,9 +41,30 @@ def default_args(**overrides: Any) -> dict[str, Any]:
     }
 
 
+def spark_submit_opts(run_date: str) -> str:
+    """``SPARK_SUBMIT_OPTS`` for a Spark task's spark-submit on ``run_date`` (a macro of the
+    DAGs, :data:`MACROS`, rendered when the task runs): the worker's own options with Spark's
+    class archive, and the small-catalog JVM options when the date's snapshot (else the
+    last one) is small (:func:`hscode.spark.driver_jvm_options`). A spark-submit starts its
+    driver JVM before the job's Python runs, so the job cannot choose them itself."""
+    from hscode.catalog import Catalog
+    from hscode.config import load_settings
+    from hscode.extract import snapshot_rows
+    from hscode.spark import driver_jvm_options
+
+    settings = load_settings()
+    rows = snapshot_rows(Catalog.from_settings(settings).raw_products, run_date)
+    return driver_jvm_options(settings, rows)
+
+
+# user_defined_macros of every DAG with Spark tasks
+MACROS = {"spark_submit_opts": spark_submit_opts}
+
+
 def spark_job(job: str, task_id: str | None = None, args: list[str] | None = None,
               **kwargs: Any) -> Any:
-    """A ``jobs/<job>.py`` entry point through spark-submit on connection ``spark_default``."""
+    """A ``jobs/<job>.py`` entry point through spark-submit on connection ``spark_default``
+    (its DAG needs :data:`MACROS`)."""
     from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
     from hscode.submit import job_file
@@ -50,6 +72,7 @@ def spark_job(job: str, task_id: str | None = None, args: list[str] | None = Non
     return SparkSubmitOperator(
         task_id=task_id or job, application=job_file(job), conn_id=SPARK_CONN_ID,
         name=f"hscode-{job}", application_args=["--ds", RUN_DATE, *(args or [])],
+        env_vars={"SPARK_SUBMIT_OPTS": "{{ spark_submit_opts(" + RUN_DATE_EXPR + ") }}"},
         driver_memory="4g", **kwargs)
 
 

@@ -36,6 +36,22 @@ def quick_jvm_options(opts: str, elsewhere: str = "") -> list[str]:
     return out
 
 
+def driver_jvm_options(settings: Settings, catalog_rows: int | None,
+                       opts: str | None = None) -> str:
+    """``SPARK_SUBMIT_OPTS`` for a driver JVM about to start: ``opts`` (default: this
+    process's) with Spark's class archive (:func:`hscode.spark_classes.with_archive`), and
+    :func:`quick_jvm_options` when the catalog has at most ``spark.quick_jit_max_rows`` rows.
+    """
+    from hscode.spark_classes import with_archive
+
+    if opts is None:
+        opts = os.environ.get("SPARK_SUBMIT_OPTS", "")
+    opts = with_archive({"SPARK_SUBMIT_OPTS": opts})["SPARK_SUBMIT_OPTS"]
+    if catalog_rows is not None and catalog_rows <= settings.spark.quick_jit_max_rows:
+        opts = " ".join([opts, *quick_jvm_options(opts, _java_options_elsewhere())]).strip()
+    return opts
+
+
 def _java_options_elsewhere() -> str:
     """Java options this process's driver JVM may get besides ``SPARK_SUBMIT_OPTS``: the
     JVM's own environment variables, PySpark's submit arguments and ``spark-defaults.conf``."""
@@ -98,22 +114,18 @@ def build_spark(settings: Settings, master: str | None = None, app_name: str | N
         builder = builder.config("spark.pyspark.python", sys.executable)
     if not SparkSession.getActiveSession():
         builder = builder.config("spark.driver.memory", settings.spark.driver_memory)
-    quick: list[str] = []
-    if "PYSPARK_GATEWAY_PORT" not in os.environ and SparkContext._jvm is None:
-        # this process starts the driver JVM (spark-submit reads SPARK_SUBMIT_OPTS then)
+    starts_jvm = "PYSPARK_GATEWAY_PORT" not in os.environ and SparkContext._jvm is None
+    if starts_jvm:  # this process starts the driver JVM (spark-submit reads SPARK_SUBMIT_OPTS)
         from hscode.spark_classes import with_archive
 
         os.environ.update(with_archive())
-        opts = os.environ.get("SPARK_SUBMIT_OPTS", "")
-        if catalog_rows is not None and catalog_rows <= settings.spark.quick_jit_max_rows:
-            quick = quick_jvm_options(opts, _java_options_elsewhere())
-        if quick:
-            os.environ["SPARK_SUBMIT_OPTS"] = " ".join([opts, *quick]).strip()
+        later = os.environ.get("SPARK_SUBMIT_OPTS", "")
+        os.environ["SPARK_SUBMIT_OPTS"] = driver_jvm_options(settings, catalog_rows, later)
     try:
         session = builder.getOrCreate()
     finally:
-        if quick:  # for this JVM only, not for the JVMs this process starts later
-            os.environ["SPARK_SUBMIT_OPTS"] = opts
+        if starts_jvm:  # for this JVM only, not for the JVMs this process starts later
+            os.environ["SPARK_SUBMIT_OPTS"] = later
     session.sparkContext.setLogLevel(settings.spark.log_level)
     if jdbc:
         # and for the driver: under spark-submit its JVM started before this conf was set,

@@ -36,16 +36,35 @@ for dag in bag.dags.values():
                               "type": type(t).__name__,
                               "outlets": [getattr(o, "uri", str(o)) for o in t.outlets]}
                   for t in dag.tasks}}
+# what each Spark task's spark-submit gets, rendered as Airflow renders it when the task runs
+# (after the import check: the macro may import PySpark then)
+import datetime as dt
+from types import SimpleNamespace
+run = SimpleNamespace(logical_date=dt.datetime(2026, 11, 2), run_after=None)
+for dag in bag.dags.values():
+    for t in dag.tasks:
+        if type(t).__name__ == "SparkSubmitOperator":
+            template = dag.get_template_env().from_string(t.env_vars["SPARK_SUBMIT_OPTS"])
+            out["dags"][dag.dag_id]["tasks"][t.task_id]["spark_submit_opts"] = (
+                template.render(dag_run=run))
 print("DAGS=" + json.dumps(out))
 """
 
 
 @pytest.fixture(scope="module")
 def dags(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """The DAG folder parsed by Airflow in a clean interpreter."""
+    """The DAG folder parsed by Airflow in a clean interpreter (its project home holds the
+    3-row snapshot of a night before)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    home = tmp_path_factory.mktemp("home")
+    snapshot = home / "data" / "snapshots" / "product_master" / "ds=2026-11-01"
+    snapshot.mkdir(parents=True)
+    pq.write_table(pa.table({"product_id": ["a", "b", "c"]}), snapshot / "part-0.parquet")
     env = {"AIRFLOW_HOME": str(tmp_path_factory.mktemp("airflow")),
            "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "PATH": str(Path(sys.executable).parent),
-           "PYTHONPATH": str(REPO)}
+           "PYTHONPATH": str(REPO), "HSCODE_PATHS__HOME": str(home)}
     proc = subprocess.run([sys.executable, "-c", _INSPECT, str(REPO / "dags")], env=env,
                           capture_output=True, text=True, timeout=300, check=False)
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("DAGS=")), None)
@@ -90,6 +109,17 @@ def test_nightly_task_graph(dags: dict) -> None:
     assert tasks["publish"]["outlets"] == ["hscode://warehouse/hs_predictions"]
     assert tasks["signal_retrain"]["outlets"] == ["hscode://signals/drift"]
     assert "0 2 * * *" in dags["dags"]["hscode_nightly_scoring"]["schedule"]
+
+
+@pytest.mark.unit
+def test_spark_tasks_start_a_small_catalogs_driver_jvm_quick(dags: dict) -> None:
+    # spark-submit starts the driver before the job's Python runs: the task's environment
+    # carries the small-catalog JVM options, chosen when the task runs
+    spark = {(d, t): v["spark_submit_opts"] for d, dag in dags["dags"].items()
+             for t, v in dag["tasks"].items() if v["type"] == "SparkSubmitOperator"}
+    assert len(spark) == 8
+    for where, opts in spark.items():
+        assert "-XX:TieredStopAtLevel=1" in opts and "-XX:+UseSerialGC" in opts, where
 
 
 @pytest.mark.unit
