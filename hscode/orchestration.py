@@ -17,6 +17,8 @@ import logging
 import os
 from typing import Any
 
+from hscode.submit import spark_submit_opts
+
 log = logging.getLogger(__name__)
 
 RUN_DATE_EXPR = "(dag_run.logical_date or dag_run.run_after).strftime('%Y-%m-%d')"
@@ -41,23 +43,8 @@ def default_args(**overrides: Any) -> dict[str, Any]:
     }
 
 
-def spark_submit_opts(run_date: str) -> str:
-    """``SPARK_SUBMIT_OPTS`` for a Spark task's spark-submit on ``run_date`` (a macro of the
-    DAGs, :data:`MACROS`, rendered when the task runs): the worker's own options with Spark's
-    class archive, and the small-catalog JVM options when the date's snapshot (else the
-    last one) is small (:func:`hscode.spark.driver_jvm_options`). A spark-submit starts its
-    driver JVM before the job's Python runs, so the job cannot choose them itself."""
-    from hscode.catalog import Catalog
-    from hscode.config import load_settings
-    from hscode.extract import snapshot_rows
-    from hscode.spark import driver_jvm_options
-
-    settings = load_settings()
-    rows = snapshot_rows(Catalog.from_settings(settings).raw_products, run_date)
-    return driver_jvm_options(settings, rows)
-
-
-# user_defined_macros of every DAG with Spark tasks
+# user_defined_macros of every DAG with Spark tasks: ``spark_submit_opts(run_date)``, the
+# SPARK_SUBMIT_OPTS of a task's spark-submit, rendered when the task runs
 MACROS = {"spark_submit_opts": spark_submit_opts}
 
 

@@ -38,16 +38,34 @@ def spark_submit_command(job: str, ds: str, master: str, extra: list[str] | None
     return [str(spark_submit), "--master", master, *(extra or []), job_file(job), "--ds", ds]
 
 
+def spark_submit_opts(ds: str) -> str:
+    """``SPARK_SUBMIT_OPTS`` for a job's spark-submit on run date ``ds``: this process's
+    options with Spark's class archive, and the small-catalog JVM options when the date's
+    snapshot (else the last one) is small (:func:`hscode.spark.driver_jvm_options`).
+
+    A spark-submit starts its driver JVM before the job's Python runs, so the job cannot
+    choose them itself (a job's own process does, in :func:`hscode.spark.build_spark`).
+    """
+    from hscode.catalog import Catalog
+    from hscode.config import load_settings
+    from hscode.extract import snapshot_rows
+    from hscode.spark import driver_jvm_options
+
+    settings = load_settings()
+    rows = snapshot_rows(Catalog.from_settings(settings).raw_products, ds)
+    return driver_jvm_options(settings, rows)
+
+
 def submit(job: str, ds: str, master: str = "local[*]", job_args: list[str] | None = None
            ) -> int:
     """Run the job in a child spark-submit; return its exit code (output streams through).
 
     ``job_args`` go to the job after ``--ds`` (e.g. ``["--model-version", "3"]``).
     """
-    from hscode.spark_classes import with_archive
+    import os
 
-    env = {**with_archive(), "PYSPARK_PYTHON": sys.executable,
-           "PYSPARK_DRIVER_PYTHON": sys.executable}
+    env = {**os.environ, "SPARK_SUBMIT_OPTS": spark_submit_opts(ds),
+           "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
     cmd = spark_submit_command(job, ds, master) + list(job_args or [])
     return subprocess.run(cmd, env=env, check=False).returncode
 

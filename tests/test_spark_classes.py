@@ -131,3 +131,28 @@ def test_quick_jvm_options_never_add_a_second_collector(opts: str, elsewhere: st
     from hscode.spark import quick_jvm_options
 
     assert quick_jvm_options(opts, elsewhere) == expected
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("snapshot_rows, max_rows, quick", [
+    (3, 100_000, True), (3, 2, False), (None, 100_000, False)])
+def test_a_spark_submit_gets_the_quick_jvm_options_for_a_small_catalog(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, snapshot_rows: int | None,
+        max_rows: int, quick: bool) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from hscode.submit import spark_submit_opts
+
+    if snapshot_rows is not None:  # the night before's snapshot tells the catalog's size
+        part = tmp_path / "data" / "snapshots" / "product_master" / "ds=2026-11-01"
+        part.mkdir(parents=True)
+        pq.write_table(pa.table({"product_id": [f"p{i}" for i in range(snapshot_rows)]}),
+                       part / "part-0.parquet")
+    monkeypatch.setenv("HSCODE_PATHS__HOME", str(tmp_path))
+    monkeypatch.setenv("HSCODE_SPARK__QUICK_JIT_MAX_ROWS", str(max_rows))
+    monkeypatch.setenv("SPARK_SUBMIT_OPTS", "-Dkept=1")
+    opts = spark_submit_opts("2026-11-02").split()
+    assert opts[0] == "-Dkept=1"  # this process's own options come first
+    assert ("-XX:TieredStopAtLevel=1" in opts) is quick
+    assert ("-XX:+UseSerialGC" in opts) is quick
