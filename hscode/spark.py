@@ -60,13 +60,15 @@ def _java_options_elsewhere() -> str:
     names = ("JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS", "_JAVA_OPTIONS", "PYSPARK_SUBMIT_ARGS")
     found = [os.environ.get(n, "") for n in names]
     conf_dir = os.environ.get("SPARK_CONF_DIR")
-    if not conf_dir:
-        import pyspark
+    if not conf_dir:  # the Spark home: SPARK_HOME, else the installed PySpark (not imported)
+        import importlib.util
 
-        conf_dir = os.environ.get("SPARK_HOME") or str(Path(pyspark.__file__).parent)
-        conf_dir = str(Path(conf_dir) / "conf")
+        spec = importlib.util.find_spec("pyspark")
+        home = os.environ.get("SPARK_HOME") or (
+            str(Path(spec.origin).parent) if spec and spec.origin else "")
+        conf_dir = str(Path(home) / "conf") if home else ""
     defaults = Path(conf_dir) / "spark-defaults.conf"
-    if defaults.is_file():
+    if conf_dir and defaults.is_file():
         found.append(defaults.read_text(encoding="utf-8", errors="replace"))
     return " ".join(found)
 

@@ -156,3 +156,18 @@ def test_a_spark_submit_gets_the_quick_jvm_options_for_a_small_catalog(
     assert opts[0] == "-Dkept=1"  # this process's own options come first
     assert ("-XX:TieredStopAtLevel=1" in opts) is quick
     assert ("-XX:+UseSerialGC" in opts) is quick
+
+
+@pytest.mark.unit
+def test_a_collector_in_spark_defaults_is_never_doubled(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from hscode.config import load_settings
+    from hscode.spark import driver_jvm_options
+
+    (tmp_path / "spark-defaults.conf").write_text(
+        "spark.driver.extraJavaOptions  -XX:+UseG1GC -Dx=1\n")
+    monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path))
+    opts = driver_jvm_options(load_settings(), catalog_rows=3, opts="").split()
+    assert "-XX:TieredStopAtLevel=1" in opts and "-XX:+UseSerialGC" not in opts
+    monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path / "elsewhere"))  # no defaults file
+    assert "-XX:+UseSerialGC" in driver_jvm_options(load_settings(), 3, "").split()
