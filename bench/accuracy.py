@@ -6,7 +6,8 @@ The hold-out is the run's test split (rows drawn like the catalog, that no model
 and nothing was chosen on), written as a declarations-format CSV and passed through
 ``hscode evaluate --all-candidates``: the same cleaning and the same scoring path as any
 labelled file. Appends one line to ``bench/results.jsonl`` with each candidate's figures and
-its HS6 accuracy as a ratio to the SVM baseline scored in the same run.
+its HS6 accuracy as a ratio to the SVM baseline scored in the same run, and its paired
+difference to it (95% interval, McNemar's p: ``hscode.evaluate.paired_difference``).
 """
 
 from __future__ import annotations
@@ -62,6 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     with (ROOT / "bench" / "results.jsonl").open("a", encoding="utf-8") as f:
         f.write(json.dumps(line, default=str) + "\n")
     print(json.dumps(line["ratio_hs6_to_svm"], indent=2))
+    for m, v in models.items():  # the paired difference: is a gap more than noise?
+        if v.get("hs6_vs_svm") is not None:
+            print(f"{m:>10}: HS6 {v['hs6_accuracy']:.4f}, vs svm {v['hs6_vs_svm']:+.4f} "
+                  f"[{v['hs6_vs_svm_low']:+.4f}, {v['hs6_vs_svm_high']:+.4f}], "
+                  f"McNemar p {v['hs6_vs_svm_p']:.2g}")
     return 0
 
 

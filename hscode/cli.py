@@ -518,6 +518,7 @@ def evaluate(
     """Accuracy, review-threshold precision and coverage, and calibration on a labelled CSV."""
     from hscode.evaluate import (
         clean_labelled_csv,
+        compare_with_reference,
         evaluate_model,
         markdown_table,
         models_to_evaluate,
@@ -530,12 +531,14 @@ def evaluate(
     models = models_to_evaluate(settings, model_version, all_candidates, ds)
     with console.status("cleaning the CSV"):
         frame, counts = clean_labelled_csv(settings, csv)
-    rows = []
+    rows, correct = [], []
     for name, version, artifact in models:
         with console.status(f"evaluating {name}"):
-            rows.append({"model": name, "version": version,
-                         **evaluate_model(artifact, frame, settings.scoring.review_precision,
-                                          settings.scoring.review_threshold)})
+            figures, right = evaluate_model(artifact, frame, settings.scoring.review_precision,
+                                            settings.scoring.review_threshold)
+        rows.append({"model": name, "version": version, **figures})
+        correct.append(right)
+    compare_with_reference(rows, correct)
     target = out or settings.data_dir / "evaluations" / csv.stem
     path = write_evaluation(target, csv, counts, rows, settings.scoring.review_precision)
     typer.echo(markdown_table(rows))
