@@ -83,7 +83,11 @@ def row_count_bounds(previous_rows: int | None, cfg: QualitySettings) -> tuple[i
 def snapshot_rows(dataset: Path, ds: str) -> int | None:
     """Rows of the raw snapshot of ``ds``, else of the latest one before it, from the Parquet
     footers (no Spark): what a job knows of the catalog's size before its JVM starts;
-    ``None`` before the first snapshot."""
+    ``None`` before the first snapshot, or when a footer cannot be read (the size only tunes
+    the JVM: it must never stop the job, whose own read reports a damaged file)."""
+    import logging
+
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     part = dataset / f"ds={ds}"
@@ -92,4 +96,8 @@ def snapshot_rows(dataset: Path, ds: str) -> int | None:
         if prev is None:
             return None
         part = dataset / f"ds={prev}"
-    return sum(pq.read_metadata(f).num_rows for f in part.glob("*.parquet"))
+    try:
+        return sum(pq.read_metadata(f).num_rows for f in part.glob("*.parquet"))
+    except (OSError, pa.ArrowException) as exc:
+        logging.getLogger(__name__).warning("catalog size unknown (%s): %s", part, exc)
+        return None

@@ -50,6 +50,8 @@ def test_snapshot_rows_counts_the_date_or_the_latest_before_it_from_the_footers(
     assert snapshot_rows(tmp_path, "2026-11-03") == 5
     assert snapshot_rows(tmp_path, "2026-11-02") == 7  # before its extract: the last night's
     assert snapshot_rows(tmp_path, "2026-10-31") is None
+    (tmp_path / "ds=2026-11-03" / "part-9.parquet").write_bytes(b"not parquet")
+    assert snapshot_rows(tmp_path, "2026-11-04") is None  # a damaged footer: size unknown
 
 
 @pytest.mark.integration
