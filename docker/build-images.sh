@@ -41,9 +41,17 @@ build() {  # build TAG DOCKERFILE [ARGS...]
   local tag=$1 file=$2 start
   shift 2
   start=$(date +%s)
-  docker build -q -f "$file" --build-arg "PYTHON_IMAGE=$PYTHON_IMAGE" \
-    --label "org.opencontainers.image.revision=$revision" \
-    --label "org.opencontainers.image.source=hscode" "$@" -t "$tag" . >/dev/null
+  # the build's log is kept only when it fails: its last lines say which step and why
+  local log
+  log=$(mktemp "${TMPDIR:-/tmp}/build-images.XXXXXX.log")
+  if ! docker build -f "$file" --build-arg "PYTHON_IMAGE=$PYTHON_IMAGE" \
+      --label "org.opencontainers.image.revision=$revision" \
+      --label "org.opencontainers.image.source=hscode" "$@" -t "$tag" . >"$log" 2>&1; then
+    echo "build-images: $tag failed after $(( $(date +%s) - start ))s; the end of its log ($log):" >&2
+    tail -n 40 "$log" >&2
+    return 1
+  fi
+  rm -f "$log"
   printf 'build-images: %-22s %5ss  %s\n' "$tag" "$(( $(date +%s) - start ))" \
     "$(docker image inspect -f '{{.Size}}' "$tag" | awk '{printf "%.2f GB", $1/1e9}')"
 }
