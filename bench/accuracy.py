@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         pd.DataFrame({"hs10": test["hs6"], "goods_description": test["text"],
                       "product_id": test["product_id"]}).to_csv(csv, index=False)
         out = Path(tmp) / "evaluation"
-        cmd = [sys.executable, "-m", "hscode.cli", "evaluate", "--csv", str(csv),
+        cmd = [sys.executable, "-m", "hscode", "evaluate", "--csv", str(csv),
                "--all-candidates", "--ds", ds, "--out", str(out)]
         if args.config:
             cmd += ["--config", str(args.config)]

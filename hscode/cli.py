@@ -567,13 +567,17 @@ def _subcommands() -> None:
     app.add_typer(review_app, name="review")
 
 
-_subcommands()
-
-
 def main() -> None:
     """Console-script entry point."""
     app()
 
 
 if __name__ == "__main__":
-    main()
+    # ``python -m hscode.cli`` runs this file as ``__main__``, a second copy of the module; the
+    # review commands import ``hscode.cli``, so run that module's app (as ``python -m hscode``
+    # and the console script do), not this copy's
+    from hscode.cli import main as package_main
+
+    package_main()
+else:
+    _subcommands()

@@ -23,6 +23,20 @@ def test_help_on_every_command(command: list[str]) -> None:
     assert "Usage" in result.output
 
 
+@pytest.mark.unit
+@pytest.mark.parametrize("module", ["hscode", "hscode.cli"])
+def test_python_dash_m_runs_the_whole_cli(module: str) -> None:
+    # bench/accuracy.py runs ``python -m hscode evaluate``; ``-m hscode.cli`` once failed on
+    # the review commands' import of hscode.cli (a second copy of the module as __main__)
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", module, "review", "--help"],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "import" in done.stdout and "serve" in done.stdout
+
+
 @pytest.mark.integration
 def test_airflow_passes_help_through_and_pauses_new_dags(tmp_path: Path) -> None:
     import os
