@@ -120,19 +120,15 @@ def paired_difference(correct: np.ndarray, reference: np.ndarray) -> dict[str, f
         interval for paired proportions) and ``p`` (McNemar's exact two-sided p-value: a
         binomial test on the rows exactly one of the two gets right).
     """
-    from scipy.stats import binomtest
+    from hscode.selection.stats import mcnemar
 
-    a, r = np.asarray(correct, bool), np.asarray(reference, bool)
-    if a.shape != r.shape:
-        raise ValueError(f"not the same rows: {a.shape} vs {r.shape}")
-    n = len(a)
-    wins, losses = int(np.sum(a & ~r)), int(np.sum(~a & r))
+    wins, losses, p = mcnemar(correct, reference)
+    n = len(correct)
     if not n:
         return {"diff": 0.0, "low": 0.0, "high": 0.0, "p": 1.0}
     diff = (wins - losses) / n
     half = 1.96 * np.sqrt(max(wins + losses - (wins - losses) ** 2 / n, 0.0)) / n
-    p = binomtest(min(wins, losses), wins + losses, 0.5).pvalue if wins + losses else 1.0
-    return {"diff": diff, "low": diff - half, "high": diff + half, "p": float(p)}
+    return {"diff": diff, "low": diff - half, "high": diff + half, "p": p}
 
 
 def compare_with_reference(rows: list[dict[str, Any]], correct: list[np.ndarray]) -> None:

@@ -44,7 +44,7 @@ def promotion_decision(champion_correct: np.ndarray | None, challenger_correct: 
     the challenger gets right, ``p = P(X >= b)`` for ``X ~ Binomial(b + c, 1/2)``, refused
     when ``p < alpha``.
     """
-    from scipy import stats
+    from hscode.selection.stats import mcnemar
 
     chal = np.asarray(challenger_correct, bool)
     n = len(chal)
@@ -57,9 +57,7 @@ def promotion_decision(champion_correct: np.ndarray | None, challenger_correct: 
     if not n:
         return Decision(False, "no hold-out rows that neither model trained on", None, 0.0,
                         0, 0, None, max_regression, 0)
-    b = int((champ & ~chal).sum())
-    c = int((~champ & chal).sum())
-    p = float(stats.binomtest(b, b + c, 0.5, alternative="greater").pvalue) if b + c else 1.0
+    b, c, p = mcnemar(champ, chal, alternative="greater")
     acc_champ, acc_chal = float(champ.mean()), float(chal.mean())
     gap = acc_champ - acc_chal
     if gap > max_regression:

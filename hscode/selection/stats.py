@@ -16,6 +16,9 @@ For each code, the models' fold F-beta values are compared:
 The recommended model of a code is the one with the highest mean F-beta; when the
 difference is not significant, the overall champion is recommended (no evidence to switch).
 The overall champion has the highest mean F-beta over all codes and folds.
+
+Two models scored on the same rows are compared by :func:`mcnemar` (the promotion gate, and
+``hscode evaluate --all-candidates`` against the SVM).
 """
 
 from __future__ import annotations
@@ -166,3 +169,30 @@ def fbeta_per_code(y_true: list[str], y_pred: list[str], codes: list[str],
         y_true, y_pred, labels=codes, beta=beta, average=None, zero_division=0)
     return pd.DataFrame({"code": codes, "precision": p, "recall": r, "fbeta": f,
                          "support": support})
+
+
+def mcnemar(a: np.ndarray, b: np.ndarray, alternative: str = "two-sided"
+            ) -> tuple[int, int, float]:
+    """McNemar's exact test of two models' correctness on the same rows.
+
+    Args:
+        a: Whether model A is right, one boolean per row.
+        b: Whether model B is right on the same rows.
+        alternative: ``two-sided``, or ``greater`` (A right more often than B).
+
+    Returns:
+        ``(only_a, only_b, p)``: the rows only A gets right, the rows only B gets right, and
+        the binomial test's p-value of ``only_a`` among those discordant rows (1 without any).
+
+    Raises:
+        ValueError: when ``a`` and ``b`` are not the same number of rows.
+    """
+    from scipy.stats import binomtest
+
+    a, b = np.asarray(a, bool), np.asarray(b, bool)
+    if a.shape != b.shape:
+        raise ValueError(f"not the same rows: {a.shape} vs {b.shape}")
+    only_a, only_b = int((a & ~b).sum()), int((~a & b).sum())
+    p = (float(binomtest(only_a, only_a + only_b, 0.5, alternative=alternative).pvalue)
+         if only_a + only_b else 1.0)
+    return only_a, only_b, p
