@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table as RichTable
 
-from hscode.cli import ConfigOpt, WarehouseOpt, _settings, console
+from hscode.cli import ConfigOpt, WarehouseOpt, console, settings_from_options
 
 review_app = typer.Typer(help="Reviewers' decisions: import a spreadsheet, serve the page.",
                          no_args_is_help=True)
@@ -30,7 +30,7 @@ def import_(
     from hscode.warehouse import warehouse_from_settings
     from hscode.warehouse.reviews import import_rejects
 
-    settings = _settings(config, warehouse_url)
+    settings = settings_from_options(config, warehouse_url)
     with warehouse_from_settings(settings) as wh:
         try:
             report = import_file(wh, file, reviewer)
@@ -60,7 +60,7 @@ def add_reviewer_(
     """Add (or reset) a reviewer's login for the review page."""
     from hscode.review.identity import add_reviewer
 
-    settings = _settings(config)
+    settings = settings_from_options(config)
     path = settings.data_dir / settings.review.reviewers_file
     try:
         add_reviewer(path, name, password)
@@ -82,7 +82,7 @@ def serve_(
     from hscode.review.app import serve
     from hscode.review.identity import load_reviewers
 
-    settings = _settings(config, warehouse_url)
+    settings = settings_from_options(config, warehouse_url)
     cfg = settings.review
     if not cfg.identity_header and not load_reviewers(settings.data_dir / cfg.reviewers_file):
         console.print("[yellow]no reviewer can log in yet[/]: `hscode review add-reviewer "
