@@ -14,6 +14,11 @@ validation rows) and reports each run, their mean and spread, and each run's pai
 difference to the SVM on the same rows (95% interval, McNemar's p): the DNN's test HS6 spans
 2.3 points over five seeds (0.624-0.647, 2026-12-04), so a one-seed difference of a point or
 two between two configurations is not evidence.
+
+``--plain`` also fits the issue's plain reference - scikit-learn's ``TfidfVectorizer()`` and
+``LinearSVC()`` with their defaults (word unigrams, C = 1) on the same train rows - and gives
+each run's paired difference to it as well (``vs_plain``): the yardstick the issue's targets
+name besides the project's SVM.
 """
 
 from __future__ import annotations
@@ -54,6 +59,8 @@ def main() -> None:
     ap.add_argument("--ranks", type=int, default=1)
     ap.add_argument("--label", default="")
     ap.add_argument("--no-baseline", action="store_true")
+    ap.add_argument("--plain", action="store_true",
+                    help="also the plain TF-IDF + LinearSVC reference, paired with each run")
     ap.add_argument("--seeds", default="",
                     help="comma-separated seeds, one training each (default: the job's seed)")
     args = ap.parse_args()
@@ -88,8 +95,18 @@ def main() -> None:
         line["svm"] = {"hs6": m["accuracy"], "top3": m["top3_accuracy"],
                        "train_s": round(time.perf_counter() - t0, 1)}
         svm_right = np.asarray(pred, dtype=object) == truth
+    references = {"svm": svm_right} if svm_right is not None else {}
+    if args.plain:
+        t0 = time.perf_counter()
+        pred, top3 = _plain_reference(data.train, data.test)
+        m = classification_metrics(list(truth), pred, top3)
+        line["plain"] = {"hs6": m["accuracy"], "top3": m["top3_accuracy"],
+                         "train_s": round(time.perf_counter() - t0, 1)}
+        references["plain"] = np.asarray(pred, dtype=object) == truth
+        if svm_right is not None:
+            line["svm"]["vs_plain"] = _paired(svm_right, references["plain"])
     seeds = [int(x) for x in args.seeds.split(",") if x.strip()] or [job.seed]
-    runs = [_train(replace(job, seed=seed), args.ranks, truth, svm_right) for seed in seeds]
+    runs = [_train(replace(job, seed=seed), args.ranks, truth, references) for seed in seeds]
     if len(runs) == 1:
         line["network"] = runs[0]
     else:
@@ -106,10 +123,30 @@ def main() -> None:
     print(json.dumps(line, indent=1))
 
 
-def _train(job: Any, ranks: int, truth: np.ndarray, svm_right: np.ndarray | None
-           ) -> dict[str, Any]:
-    """One training run's test figures, and its paired difference to the SVM's rows."""
+def _plain_reference(train: Any, test: Any) -> tuple[list[str], list[list[str]]]:
+    """The issue's plain reference fitted on ``train``: test predictions and top-3 codes."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.svm import LinearSVC
+
+    model = make_pipeline(TfidfVectorizer(), LinearSVC()).fit(train["text"], train["hs6"])
+    scores = model.decision_function(test["text"])
+    order = np.argsort(-scores, axis=1)[:, :3]
+    return list(model.classes_[order[:, 0]]), [list(model.classes_[r]) for r in order]
+
+
+def _paired(right: np.ndarray, reference: np.ndarray) -> dict[str, float]:
+    """:func:`hscode.evaluate.paired_difference`, rounded for the results file."""
     from hscode.evaluate import paired_difference
+
+    d = paired_difference(right, reference)
+    return {**{k: round(d[k], 4) for k in ("diff", "low", "high")}, "p": float(f"{d['p']:.2g}")}
+
+
+def _train(job: Any, ranks: int, truth: np.ndarray, references: dict[str, np.ndarray]
+           ) -> dict[str, Any]:
+    """One training run's test figures, and its paired difference to each reference's rows
+    (``vs_svm``, ``vs_plain``)."""
     from hscode.training.hvd_train import launch
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -120,11 +157,9 @@ def _train(job: Any, ranks: int, truth: np.ndarray, svm_right: np.ndarray | None
     run = {"seed": job.seed, "hs6": m["accuracy"], "top3": m["top3_accuracy"],
            "epochs_run": m["epochs_run"], "train_s": round(seconds, 1),
            "val_accuracy": result["history"].get("val_accuracy")}
-    if svm_right is not None:
-        right = np.asarray(result["predictions"], dtype=object) == truth
-        d = paired_difference(right, svm_right)
-        run["vs_svm"] = {**{k: round(d[k], 4) for k in ("diff", "low", "high")},
-                         "p": float(f"{d['p']:.2g}")}
+    right = np.asarray(result["predictions"], dtype=object) == truth
+    for name, reference in references.items():
+        run[f"vs_{name}"] = _paired(right, reference)
     return run
 
 
