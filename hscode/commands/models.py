@@ -103,8 +103,11 @@ def select(
              "registry), report (HTML).")] = "all",
     config: ConfigOpt = None,
 ) -> None:
-    """Cross-validate every candidate (networks, SVM, ensembles), test per code, promote the
-    champion through the non-inferiority gate, write the report."""
+    """Cross-validate the candidates, test per code, promote the champion, write the report.
+
+    Candidates: the networks, the SVM and the ensembles; the champion is promoted through
+    the non-inferiority gate.
+    """
     from hscode.catalog import parse_ds
     from hscode.selection import select as stages
 

@@ -44,8 +44,10 @@ def demo(
     backfill_days: Annotated[int, typer.Option(
         help="Also re-score this many dates before --ds, as a backfill would.")] = 0,
 ) -> None:
-    """The whole pipeline through Airflow: seed, retrain DAG, nightly scoring DAG; print
-    where the predictions, review queue, Data Docs and report are."""
+    """The whole pipeline through Airflow: seed, retrain DAG, nightly scoring DAG.
+
+    Prints where the predictions, review queue, Data Docs and report are.
+    """
     import datetime as dt
 
     from hscode.catalog import Catalog, parse_ds
@@ -110,9 +112,12 @@ def _elapsed(started: float) -> str:
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
                                "help_option_names": []})  # --help is Airflow's
 def airflow(ctx: typer.Context, config: ConfigOpt = None) -> None:
-    """Run an Airflow command with the project's environment (SQLite metadata under
-    data/airflow, dags/, spark_default on local[*]): e.g. `hscode airflow standalone`,
-    `hscode airflow dags list`, `hscode airflow backfill create --dag-id ...`."""
+    """Run an Airflow command with the project's environment.
+
+    SQLite metadata under data/airflow, dags/, spark_default on local[*]: e.g. `hscode
+    airflow standalone`, `hscode airflow dags list`, `hscode airflow backfill create
+    --dag-id ...`.
+    """
     from hscode.local_airflow import run_airflow
 
     _, env = _airflow_env(config)
@@ -127,10 +132,13 @@ def backfill(
         help="Registry version to score with (default: the champion).")] = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Re-score a range of dates with the nightly DAG. With a scheduler running on this
-    Airflow home (`hscode airflow standalone`), a real Airflow backfill (`airflow backfill
-    create`; the DAG is unpaused, as Airflow requires) whose runs it waits for; without one,
-    `airflow dags test` date after date. It says which path it took."""
+    """Re-score a range of dates with the nightly DAG.
+
+    With a scheduler running on this Airflow home (`hscode airflow standalone`), a real
+    Airflow backfill (`airflow backfill create`; the DAG is unpaused, as Airflow requires)
+    whose runs it waits for; without one, `airflow dags test` date after date. It says which
+    path it took.
+    """
     import datetime as dt
 
     from hscode.catalog import Catalog, parse_ds
@@ -197,8 +205,10 @@ def night(
     master: Annotated[str, typer.Option(help="Spark master.")] = "local[*]",
     one_process: OneProcessOpt = False,
 ) -> None:
-    """The nightly DAG's Spark jobs by hand: extract, clean, score, publish, check drift
-    (each job gates its own output), for one date or a range."""
+    """The nightly DAG's Spark jobs by hand, for one date or a range.
+
+    Extract, clean, score, publish, check drift; each job gates its own output.
+    """
     from hscode.submit import NIGHT
 
     _night_jobs(NIGHT, ds, to_date, model_version, config, master, one_process)

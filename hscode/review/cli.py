@@ -24,8 +24,10 @@ def import_(
         help="Who decided the rows that name no reviewer.")] = None,
     config: ConfigOpt = None, warehouse_url: WarehouseOpt = None,
 ) -> None:
-    """Record a reviewer's spreadsheet in one transaction; bad rows go to
-    hs_review_rejects with their reason, rows already recorded are skipped."""
+    """Record a reviewer's spreadsheet in one transaction.
+
+    Bad rows go to hs_review_rejects with their reason; rows already recorded are skipped.
+    """
     from hscode.review.store import import_file
     from hscode.warehouse import warehouse_from_settings
     from hscode.warehouse.reviews import import_rejects
@@ -77,8 +79,10 @@ def serve_(
     port: Annotated[Optional[int], typer.Option(help="Port (review.port: 8765).")] = None,
     config: ConfigOpt = None, warehouse_url: WarehouseOpt = None,
 ) -> None:
-    """Serve the review page: the queue by priority, decisions recorded under the
-    logged-in reviewer."""
+    """Serve the review page.
+
+    The queue by priority; decisions are recorded under the logged-in reviewer.
+    """
     from hscode.review.app import serve
     from hscode.review.identity import load_reviewers
 
