@@ -21,6 +21,7 @@ app = typer.Typer(
     help="hscode: assign HS customs codes to a product catalog (batch pipeline).",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode="markdown",  # docstrings' paragraphs are reflowed to the terminal
 )
 console = Console(stderr=True)
 

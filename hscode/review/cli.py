@@ -11,7 +11,7 @@ from rich.table import Table as RichTable
 from hscode.cli import ConfigOpt, WarehouseOpt, console, settings_from_options
 
 review_app = typer.Typer(help="Reviewers' decisions: import a spreadsheet, serve the page.",
-                         no_args_is_help=True)
+                         no_args_is_help=True, rich_markup_mode="markdown")
 
 
 @review_app.command("import")
