@@ -60,3 +60,26 @@ def test_classification_metrics_by_hand() -> None:
 def test_top_k_codes() -> None:
     probs = np.array([[0.1, 0.7, 0.2], [0.5, 0.2, 0.3]])
     assert top_k_codes(probs, ["a", "b", "c"], 2) == [["b", "c"], ["a", "c"]]
+
+
+def test_the_search_starts_from_the_incumbent_clipped_into_its_caps() -> None:
+    import optuna
+
+    from hscode.training.search import incumbent_trial, suggest
+
+    # an earlier search's deeper, wider LSTM, searched again with tighter caps
+    wide = ModelParams(layers=4, initial_neurons=1024, embedding_dim=300, learning_rate=0.5,
+                       dropout=0.2)
+    values = incumbent_trial(wide, "lstm", max_layers=2, max_neurons=256)
+    assert values["layers"] == 2 and values["initial_neurons"] == 256
+    assert values["embedding_dim"] == 128 and values["learning_rate"] == 3e-2
+    assert values["dropout"] == 0.2  # inside its range: kept
+    params = suggest(optuna.trial.FixedTrial(values), "lstm", max_layers=2, max_neurons=256)
+    assert (params.layers, params.initial_neurons, params.dropout) == (2, 256, 0.2)
+    # the defaults are inside every range: the first trial is exactly what training uses now
+    dnn = default_params("dnn")
+    again = suggest(optuna.trial.FixedTrial(incumbent_trial(dnn, "dnn")), "dnn")
+    assert again == dnn
+    # the Text-CNN keeps the paper's architecture: only its training knobs are searched
+    assert set(incumbent_trial(default_params("textcnn"), "textcnn")) == {
+        "learning_rate", "dropout", "piece_dropout"}

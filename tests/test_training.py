@@ -15,6 +15,7 @@ import pytest
 
 from hscode.catalog import Catalog
 from hscode.config import Settings
+from hscode.models import default_params
 from hscode.training.hvd_train import TrainJob, launch
 from hscode.training.search import best_params
 from tests.pipeline import TRAIN_DS as DS
@@ -130,8 +131,18 @@ def test_search_command_saves_best_parameters_and_training_reuses_them(
     assert result.exit_code == 0, result.output
     catalog = Catalog.from_settings(settings)
     saved = json.loads((catalog.search / "dnn.json").read_text())
-    assert "best validation accuracy" in result.output and "saved:" in result.output
+    assert "validation accuracy: incumbent" in result.output and "saved:" in result.output
     assert len(saved["trials"]) == 2
+    # the first trial is the incumbent (no search saved yet: the defaults); the saved best is
+    # never below it on the search's own measure
+    defaults = default_params("dnn")
+    assert saved["trials"][0]["params"] == {
+        "learning_rate": defaults.learning_rate, "dropout": defaults.dropout,
+        "piece_dropout": defaults.piece_dropout, "embedding_dim": defaults.embedding_dim,
+        "layers": defaults.layers, "initial_neurons": defaults.initial_neurons,
+        "neuron_shrink": defaults.neuron_shrink}
+    assert saved["incumbent_value"] == saved["trials"][0]["value"] <= saved["value"]
+    assert all(t["seconds"] > 0 and t["epochs_run"] == 1 for t in saved["trials"])
     assert not (catalog.search / "unused").exists()  # trials save no artifact
     p = best_params("dnn", catalog.search)
     assert p.to_dict() == saved["params"]

@@ -69,9 +69,14 @@ def search(
     trials: Annotated[Optional[int], typer.Option(
         help="Trial budget (default: training.search_trials).")] = None,
     max_layers: Annotated[int, typer.Option(help="Cap on layers (paper: 15).")] = 15,
+    max_neurons: Annotated[int, typer.Option(
+        help="Cap on the first layer's neurons (paper: 1024).")] = 1024,
     config: ConfigOpt = None,
 ) -> None:
-    """Bayesian (TPE) hyper-parameter search; the best parameters are reused by `train`."""
+    """Bayesian (TPE) hyper-parameter search; the best parameters are reused by `train`.
+
+    The first trial is the incumbent, the parameters `train` uses now.
+    """
     from dataclasses import replace
 
     from hscode.catalog import Catalog, parse_ds
@@ -84,8 +89,9 @@ def search(
     template = replace(train_job_for(settings, ds, model, catalog.search / "unused"),
                        epochs=settings.training.search_epochs)
     result = run_search(template, catalog.search / f"{model}.json",
-                        trials or settings.training.search_trials, max_layers)
-    console.print(f"best validation accuracy {result['value']:.4f}: {result['params']}")
+                        trials or settings.training.search_trials, max_layers, max_neurons)
+    console.print(f"validation accuracy: incumbent {result['incumbent_value']:.4f}, best "
+                  f"{result['value']:.4f}: {result['params']}")
     console.print(f"saved: {catalog.search / f'{model}.json'}")
 
 
