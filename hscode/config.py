@@ -142,8 +142,9 @@ class TrainingSettings(_Section):
     patience: int = Field(2, ge=0)
     validation_fraction: float = Field(0.05, ge=0, lt=1)
     num_proc: int = Field(2, ge=1)  # Horovod ranks
-    search_trials: int = Field(8, ge=1)
-    search_epochs: int = Field(3, ge=1)
+    search_trials: int = Field(16, ge=1)
+    search_epochs: int = Field(10, ge=1)
+    search_min_gain: float = Field(0.01, ge=0, lt=1)
 
     @field_validator("assurance_weights")
     @classmethod

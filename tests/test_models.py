@@ -83,3 +83,14 @@ def test_the_search_starts_from_the_incumbent_clipped_into_its_caps() -> None:
     # the Text-CNN keeps the paper's architecture: only its training knobs are searched
     assert set(incumbent_trial(default_params("textcnn"), "textcnn")) == {
         "learning_rate", "dropout", "piece_dropout"}
+
+
+def test_a_search_keeps_the_incumbent_unless_a_trial_beats_it_by_the_minimum_gain() -> None:
+    from hscode.training.search import winner
+
+    # the LSTM's search of 2026-12-04: +0.07 points on validation, -0.7 on test
+    assert winner([0.6107, 0.4106, 0.6114, 0.5987], min_gain=0.01) == 0
+    assert winner([0.6107, 0.4106, 0.6250, 0.6300], min_gain=0.01) == 3
+    assert winner([0.6107, 0.6114], min_gain=0.0) == 1
+    # a tie goes to the earlier trial: the incumbent when it is the best
+    assert winner([0.60, 0.60], min_gain=0.0) == 0

@@ -141,7 +141,10 @@ def test_search_command_saves_best_parameters_and_training_reuses_them(
         "piece_dropout": defaults.piece_dropout, "embedding_dim": defaults.embedding_dim,
         "layers": defaults.layers, "initial_neurons": defaults.initial_neurons,
         "neuron_shrink": defaults.neuron_shrink}
-    assert saved["incumbent_value"] == saved["trials"][0]["value"] <= saved["value"]
+    assert saved["incumbent_value"] == saved["trials"][0]["value"] <= saved["best_trial_value"]
+    kept = saved["trials"][saved["kept_trial"]]
+    assert saved["value"] == kept["value"]
+    assert saved["min_gain"] == settings.training.search_min_gain
     assert all(t["seconds"] > 0 and t["epochs_run"] == 1 for t in saved["trials"])
     assert not (catalog.search / "unused").exists()  # trials save no artifact
     p = best_params("dnn", catalog.search)

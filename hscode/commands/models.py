@@ -89,9 +89,12 @@ def search(
     template = replace(train_job_for(settings, ds, model, catalog.search / "unused"),
                        epochs=settings.training.search_epochs)
     result = run_search(template, catalog.search / f"{model}.json",
-                        trials or settings.training.search_trials, max_layers, max_neurons)
-    console.print(f"validation accuracy: incumbent {result['incumbent_value']:.4f}, best "
-                  f"{result['value']:.4f}: {result['params']}")
+                        trials or settings.training.search_trials, max_layers, max_neurons,
+                        settings.training.search_min_gain)
+    kept = "the incumbent" if result["kept_trial"] == 0 else f"trial {result['kept_trial']}"
+    console.print(f"validation accuracy: incumbent {result['incumbent_value']:.4f}, best trial "
+                  f"{result['best_trial_value']:.4f}; kept {kept} (a trial must add "
+                  f"{result['min_gain']:.3f}): {result['params']}")
     console.print(f"saved: {catalog.search / f'{model}.json'}")
 
 
