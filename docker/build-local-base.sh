@@ -39,8 +39,10 @@ if ! have_image "$PREFIX/debian:$SUITE"; then
   need debootstrap "apt-get install debootstrap"
   [[ $(id -u) -eq 0 ]] || { echo "build-local-base: debootstrap needs root" >&2; exit 1; }
   rootfs=$(mktemp -d /var/tmp/hscode-rootfs.XXXXXX)
-  # debootstrap mounts /proc and /sys inside while it configures; never follow them
-  trap 'umount -l "$rootfs/proc" "$rootfs/sys" 2>/dev/null; rm -rf --one-file-system "$rootfs"' EXIT
+  # debootstrap mounts /proc and /sys inside while it configures; never follow them. Neither
+  # is mounted any more when it succeeds, so umount fails - under set -e that failure ended
+  # the trap (and the script, with umount's 32/64) before the rootfs was removed
+  trap 'umount -l "$rootfs/proc" "$rootfs/sys" 2>/dev/null || true; rm -rf --one-file-system "$rootfs"' EXIT
   echo "build-local-base: debootstrap $SUITE from $(mirror)"
   debootstrap --variant=minbase "$SUITE" "$rootfs" "$(mirror)" >/dev/null
   # what the official images also leave out: apt lists and caches
