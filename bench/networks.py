@@ -129,10 +129,11 @@ def _plain_reference(train: Any, test: Any) -> tuple[list[str], list[list[str]]]
     from sklearn.pipeline import make_pipeline
     from sklearn.svm import LinearSVC
 
+    from hscode.training.metrics import top_k_codes
+
     model = make_pipeline(TfidfVectorizer(), LinearSVC()).fit(train["text"], train["hs6"])
-    scores = model.decision_function(test["text"])
-    order = np.argsort(-scores, axis=1)[:, :3]
-    return list(model.classes_[order[:, 0]]), [list(model.classes_[r]) for r in order]
+    top3 = top_k_codes(model.decision_function(test["text"]), model.classes_)
+    return [codes[0] for codes in top3], top3
 
 
 def _paired(right: np.ndarray, reference: np.ndarray) -> dict[str, float]:

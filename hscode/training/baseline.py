@@ -55,13 +55,13 @@ def fit_predict(train: pd.DataFrame, test: pd.DataFrame, seed: int = 42,
                 ) -> tuple[Any, list[str], list[list[str]]]:
     """Fit on ``train`` (see :func:`fit_baseline`); return the model, test predictions and
     top-3 codes."""
+    from hscode.training.metrics import top_k_codes
+
     model = fit_baseline(train, seed, smote_targets)
     if not len(test):
         return model, [], []
-    scores = model.decision_function(test["text"])
-    classes = model.classes_
-    order = np.argsort(-scores, axis=1)[:, :3]
-    return model, list(classes[order[:, 0]]), [list(classes[row]) for row in order]
+    top3 = top_k_codes(model.decision_function(test["text"]), model.classes_)
+    return model, [codes[0] for codes in top3], top3
 
 
 def one_linear_model(svm: Any) -> Any:

@@ -36,46 +36,50 @@ RANGES = {"dropout": (0.1, 0.75), "piece_dropout": (0.0, 0.5), "embedding_dim": 
 MIN_LAYERS = {"dnn": 0, "lstm": 1}
 
 
+def bounds(model: str, max_layers: int = 15, max_neurons: int = 1024
+           ) -> dict[str, tuple[float, float]]:
+    """Each searched parameter's range for ``model``: :data:`RANGES`, layers from the model's
+    minimum, layers and first-layer neurons capped at ``max_layers`` / ``max_neurons``."""
+    out = dict(RANGES)
+    low = MIN_LAYERS.get(model, RANGES["layers"][0])
+    out["layers"] = (low, max(low, min(RANGES["layers"][1], max_layers)))
+    lo, hi = RANGES["initial_neurons"]
+    out["initial_neurons"] = (lo, max(lo, min(hi, max_neurons)))
+    return out
+
+
 def suggest(trial: Any, model: str, max_layers: int = 15, max_neurons: int = 1024
             ) -> ModelParams:
-    """Parameters for one trial (Text-CNN keeps the paper's fixed architecture); layers and
-    first-layer neurons capped at ``max_layers`` / ``max_neurons``."""
+    """Parameters for one trial (Text-CNN keeps the paper's fixed architecture), within
+    :func:`bounds`."""
     base = default_params(model)
-    lr = trial.suggest_float("learning_rate", *RANGES["learning_rate"], log=True)
-    dropout = trial.suggest_float("dropout", *RANGES["dropout"])
-    pieces = trial.suggest_float("piece_dropout", *RANGES["piece_dropout"])
+    r = bounds(model, max_layers, max_neurons)
+    lr = trial.suggest_float("learning_rate", *r["learning_rate"], log=True)
+    dropout = trial.suggest_float("dropout", *r["dropout"])
+    pieces = trial.suggest_float("piece_dropout", *r["piece_dropout"])
     if model == "textcnn":
         return replace(base, dropout=dropout, learning_rate=lr, piece_dropout=pieces)
     return replace(
         base, dropout=dropout, learning_rate=lr, piece_dropout=pieces,
-        embedding_dim=trial.suggest_int("embedding_dim", *RANGES["embedding_dim"]),
-        layers=trial.suggest_int("layers", MIN_LAYERS[model],
-                                 max(MIN_LAYERS[model], min(RANGES["layers"][1], max_layers))),
-        initial_neurons=trial.suggest_int("initial_neurons", RANGES["initial_neurons"][0],
-                                          max(RANGES["initial_neurons"][0],
-                                              min(RANGES["initial_neurons"][1], max_neurons)),
-                                          log=True),
-        neuron_shrink=trial.suggest_float("neuron_shrink", *RANGES["neuron_shrink"]),
+        embedding_dim=trial.suggest_int("embedding_dim", *r["embedding_dim"]),
+        layers=trial.suggest_int("layers", *r["layers"]),
+        initial_neurons=trial.suggest_int("initial_neurons", *r["initial_neurons"], log=True),
+        neuron_shrink=trial.suggest_float("neuron_shrink", *r["neuron_shrink"]),
     )
 
 
 def incumbent_trial(params: ModelParams, model: str, max_layers: int = 15,
                     max_neurons: int = 1024) -> dict[str, Any]:
-    """``params`` as the values of a trial's suggestions, clipped into the search's ranges."""
+    """``params`` as the values of a trial's suggestions, clipped into :func:`bounds`."""
     values: dict[str, Any] = {"learning_rate": params.learning_rate, "dropout": params.dropout,
                               "piece_dropout": params.piece_dropout}
     if model != "textcnn":
         values.update(embedding_dim=params.embedding_dim, layers=params.layers,
                       initial_neurons=params.initial_neurons,
                       neuron_shrink=params.neuron_shrink)
-    top = {"layers": max(MIN_LAYERS.get(model, 1), min(RANGES["layers"][1], max_layers)),
-           "initial_neurons": max(RANGES["initial_neurons"][0],
-                                  min(RANGES["initial_neurons"][1], max_neurons))}
-    low = {"layers": MIN_LAYERS.get(model, 1)}
-    for name, value in values.items():
-        lo, hi = RANGES[name]
-        values[name] = type(value)(min(max(value, low.get(name, lo)), top.get(name, hi)))
-    return values
+    r = bounds(model, max_layers, max_neurons)
+    return {name: type(value)(min(max(value, r[name][0]), r[name][1]))
+            for name, value in values.items()}
 
 
 def winner(values: list[float], min_gain: float) -> int:
